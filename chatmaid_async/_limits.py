@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["Limiter", "Permit", "RateLimit", "key_fingerprint", "redact_key"]
+__all__ = ["Limiter", "LimiterBackend", "Permit", "RateLimit", "key_fingerprint", "redact_key"]
 
 DEFAULT_RATE = 100
 DEFAULT_PERIOD = 60.0
@@ -94,3 +94,12 @@ def redact_key(secret: str | None) -> str:
             break
     tail = secret[-4:] if len(secret) - len(prefix) > 8 else ""
     return f"{prefix}…{tail}"
+
+
+@runtime_checkable
+class LimiterBackend(Protocol):
+    """A shared limiter store (e.g. Redis) that hands out one :class:`Limiter` per key."""
+
+    def limiter_for(self, fingerprint: str, rate_limit: RateLimit, *, name: str) -> Limiter:
+        """The limiter of the key with this fingerprint (never the raw key)."""
+        ...

@@ -1,0 +1,473 @@
+"""The session layer: the only module that touches aiohttp on the client side.
+
+One :class:`Transport` per client owns (or borrows) the aiohttp session, and runs every call
+as the same steps: take a slot from the key's limiter, send one attempt under its own timeout,
+release the slot when the attempt ends, then decode the envelope or map the failure to a typed
+error. A first attempt that succeeds never touches tenacity; a failure worth retrying hands the
+rest of the call to a fresh ``AsyncRetrying`` that reuses the same request, idempotency key
+included (F06).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import platform
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import attrs
+import tenacity
+from yarl import URL
+
+from chatmaid_async import _retry
+from chatmaid_async._limits import Limiter, Permit, redact_key
+from chatmaid_async._retry import RetryPolicy
+from chatmaid_async._timestamps import parse_timestamp
+from chatmaid_async._version import __version__
+from chatmaid_async.errors import (
+    BODY_SNIPPET_CHARS,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ChatmaidError,
+    DecodingError,
+    LoopMismatchError,
+    RateLimitError,
+    error_class_for_status,
+)
+
+__all__ = ["Envelope", "RequestOptions", "Transport"]
+
+logger = logging.getLogger("chatmaid_async")
+
+USER_AGENT = (
+    f"chatmaid-async/{__version__} "
+    f"Python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
+)
+# Limiter waits longer than this are worth an INFO line.
+SLOW_SLOT_WAIT = 1.0
+_REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid")
+
+
+@attrs.frozen(slots=True)
+class RequestOptions:
+    """Per-call settings: attempt timeout, overall deadline and retry policy."""
+
+    timeout: float
+    retry: RetryPolicy
+    deadline: float | None = None
+    client_timeout: aiohttp.ClientTimeout = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: aiohttp.ClientTimeout(total=self.timeout), takes_self=True
+        ),
+    )
+
+
+@attrs.frozen(slots=True)
+class Envelope:
+    """A decoded success envelope: ``data`` and, if the server put one there, a top-level
+    ``pagination`` beside it."""
+
+    data: Any
+    pagination: Any = None
+
+
+@attrs.frozen(slots=True)
+class _Request:
+    method: str
+    endpoint: str
+    url: URL
+    body: bytes | None
+    idempotency_key: str | None
+
+
+class Transport:
+    """Sends API requests for one key through its limiter, with retries and error mapping."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        limiter: Limiter | None,
+        max_connections: int = 100,
+        session: aiohttp.ClientSession | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._api_key = api_key
+        self._origin = base_url
+        self._limiter = limiter
+        self._max_connections = max_connections
+        self._caller_session = session
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        self._sleep = sleep
+        self._closed = False
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._sessions)} session(s)"
+        return f"<Transport {self._origin} key={redact_key(self._api_key)} {state}>"
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` has run."""
+        return self._closed
+
+    @property
+    def limiter(self) -> Limiter | None:
+        """The key's limiter, or None when pacing is off."""
+        return self._limiter
+
+    async def request(
+        self,
+        method: str,
+        endpoint: str,
+        path_params: tuple[str, ...] = (),
+        *,
+        options: RequestOptions,
+        query: Mapping[str, str | int | None] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Envelope:
+        """Run one API call: pace, send, retry as the policy says, decode.
+
+        ``endpoint`` is the path template (``/v1/messages/{}``); ``path_params`` fill it,
+        percent-encoded. Raises :class:`ChatmaidError` subclasses only.
+        """
+        if self._closed:
+            raise ChatmaidError("this Chatmaid client is closed; create a new one")
+
+        request = _Request(
+            method=method,
+            endpoint=endpoint,
+            url=self._url(endpoint, path_params, query),
+            body=json.dumps(body, separators=(",", ":")).encode() if body is not None else None,
+            idempotency_key=idempotency_key,
+        )
+        call = self._call(request, options)
+        if options.deadline is None:
+            return await call
+        return await _within_deadline(call, options.deadline, request)
+
+    async def aclose(self) -> None:
+        """Close the sessions this transport opened; a caller's session is left open."""
+        self._closed = True
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            await _close_quietly(session)
+
+    async def _call(self, request: _Request, options: RequestOptions) -> Envelope:
+        try:
+            return await self._attempt(request, options, attempt=1)
+        except ChatmaidError as exc:
+            if options.retry.max_retries == 0 or not _retry.is_retryable(exc, options.retry):
+                raise
+            first_failure: ChatmaidError | None = exc
+
+        # The first attempt failed in a retryable way: tenacity runs the remaining attempts,
+        # starting by re-raising that failure so its wait and logging apply uniformly.
+        retrier = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(options.retry.max_retries + 1),
+            wait=_Wait(options.retry),
+            retry=tenacity.retry_if_exception(lambda e: _retry.is_retryable(e, options.retry)),
+            before_sleep=_log_retry(request),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        async for attempt in retrier:
+            with attempt:
+                if first_failure is not None:
+                    failure, first_failure = first_failure, None
+                    raise failure
+                return await self._attempt(
+                    request, options, attempt=attempt.retry_state.attempt_number
+                )
+        raise AssertionError("unreachable: tenacity reraises the last failure")
+
+    async def _attempt(self, request: _Request, options: RequestOptions, attempt: int) -> Envelope:
+        session = await self._session()
+        permit = await self._take_slot(request)
+        started = time.monotonic()
+        status: int | None = None
+        # Counted as sent unless the connection provably never opened: the guarantee of at
+        # most N requests per window must hold even for attempts cut short.
+        sent = True
+        try:
+            # The timeout starts once the slot is granted: waiting for a slot is not a fault.
+            async with session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                headers=self._json_headers if request.body is not None else self._headers,
+                timeout=options.client_timeout,
+                allow_redirects=False,
+            ) as response:
+                payload = await response.read()
+                status, headers = response.status, response.headers
+        except asyncio.TimeoutError:
+            raise self._timeout_error(request, options.timeout) from None
+        except aiohttp.ClientConnectorError as exc:
+            sent = False
+            raise self._connection_error(request, exc) from None
+        except aiohttp.ClientError as exc:
+            raise self._connection_error(request, exc) from None
+        finally:
+            if permit is not None:
+                await permit.release(sent=sent)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s %s attempt %d: %s in %.3fs",
+                    request.method,
+                    request.endpoint,
+                    attempt,
+                    status or "no response",
+                    time.monotonic() - started,
+                )
+
+        await self._follow_quota(headers)
+        if 200 <= status < 300:
+            return _decode_success(request, status, headers, payload)
+        error = _status_error(request, status, headers, payload)
+        if isinstance(error, RateLimitError):
+            await self._pause_key(error)
+        raise error
+
+    async def _session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._caller_session is not None:
+            return self._checked_caller_session(loop)
+
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            await self._close_sessions_of_finished_loops()
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                skip_auto_headers=("Content-Type",),
+            )
+            self._sessions[loop] = session
+        return session
+
+    def _checked_caller_session(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        session = self._caller_session
+        assert session is not None
+        session_loop = getattr(session, "_loop", loop)
+        if session_loop is not loop:
+            raise LoopMismatchError(
+                "the aiohttp session passed as session= belongs to another event loop; create "
+                "it inside the loop that uses the client (with pytest-asyncio, give the "
+                "fixture and the tests the same loop_scope)"
+            )
+        if session.closed:
+            raise ChatmaidError("the aiohttp session passed as session= is closed")
+        return session
+
+    async def _close_sessions_of_finished_loops(self) -> None:
+        # A client reused across asyncio.run() calls gets a session per loop; one whose loop
+        # has closed can never serve again, so close it now rather than let it pile up.
+        for loop in [loop for loop in self._sessions if loop.is_closed()]:
+            await _close_quietly(self._sessions.pop(loop))
+
+    async def _take_slot(self, request: _Request) -> Permit | None:
+        if self._limiter is None:
+            return None
+        started = time.monotonic()
+        permit = await self._limiter.acquire()
+        waited = time.monotonic() - started
+        if waited > SLOW_SLOT_WAIT:
+            logger.info(
+                "waited %.1fs for a rate-limit slot before %s %s",
+                waited,
+                request.method,
+                request.endpoint,
+            )
+        return permit
+
+    async def _follow_quota(self, headers: Mapping[str, str]) -> None:
+        if self._limiter is None:
+            return
+        hold = _retry.parse_rate_limit_reset(headers)
+        if hold is not None:
+            await self._limiter.hold(hold)
+
+    async def _pause_key(self, error: RateLimitError) -> None:
+        # Every request on this key waits out the server's hint, not only the one that got it.
+        if self._limiter is not None and error.retry_after is not None:
+            await self._limiter.hold(error.retry_after)
+
+    def _url(
+        self,
+        endpoint: str,
+        path_params: tuple[str, ...],
+        query: Mapping[str, str | int | None] | None,
+    ) -> URL:
+        path = endpoint.format(*(quote(value, safe="") for value in path_params))
+        url = self._origin + path
+        if query:
+            pairs = [
+                f"{name}={quote(str(value), safe='')}"
+                for name, value in query.items()
+                if value is not None
+            ]
+            if pairs:
+                url += "?" + "&".join(pairs)
+        return URL(url, encoded=True)
+
+    def _timeout_error(self, request: _Request, timeout: float) -> APITimeoutError:
+        return APITimeoutError(
+            f"{request.method} {request.endpoint} got no answer within {timeout:g}s",
+            idempotency_key=request.idempotency_key,
+        )
+
+    def _connection_error(self, request: _Request, exc: Exception) -> APIConnectionError:
+        return APIConnectionError(
+            f"{request.method} {request.endpoint} failed: {type(exc).__name__}",
+            idempotency_key=request.idempotency_key,
+        )
+
+
+class _Wait(tenacity.wait.wait_base):
+    """tenacity wait: the server's Retry-After when given, else exponential full jitter."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        assert exc is not None
+        return _retry.retry_delay(exc, retry_state.attempt_number, self._policy)
+
+
+def _log_retry(request: _Request) -> Callable[[tenacity.RetryCallState], None]:
+    def before_sleep(retry_state: tenacity.RetryCallState) -> None:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        logger.warning(
+            "retrying %s %s in %.2fs after attempt %d: %s",
+            request.method,
+            request.endpoint,
+            wait,
+            retry_state.attempt_number,
+            _failure_reason(exc),
+        )
+
+    return before_sleep
+
+
+def _failure_reason(exc: BaseException | None) -> str:
+    if isinstance(exc, APIStatusError):
+        return f"{exc.status_code} {exc.error}"
+    return type(exc).__name__
+
+
+async def _within_deadline(
+    call: Awaitable[Envelope], deadline: float, request: _Request
+) -> Envelope:
+    try:
+        return await asyncio.wait_for(call, deadline)
+    except asyncio.TimeoutError:
+        raise APITimeoutError(
+            f"{request.method} {request.endpoint} did not finish within {deadline:g}s",
+            idempotency_key=request.idempotency_key,
+        ) from None
+
+
+async def _close_quietly(session: aiohttp.ClientSession) -> None:
+    # A session whose loop has gone raises here; its sockets went with the loop.
+    with contextlib.suppress(RuntimeError):
+        await session.close()
+
+
+def _decode_success(
+    request: _Request, status: int, headers: Mapping[str, str], payload: bytes
+) -> Envelope:
+    if not payload.strip():
+        raise DecodingError(request.endpoint, f"HTTP {status} with an empty body")
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        raise DecodingError(
+            request.endpoint, f"HTTP {status} body is not JSON: {_snippet(payload)!r}"
+        ) from None
+
+    if not isinstance(document, dict):
+        raise DecodingError(request.endpoint, "expected a JSON object with success and data")
+    if document.get("success") is False:
+        raise _status_error(request, status, headers, payload, document)
+    if "data" not in document:
+        raise DecodingError(request.endpoint, "the success envelope has no data")
+    return Envelope(document["data"], document.get("pagination"))
+
+
+def _status_error(
+    request: _Request,
+    status: int,
+    headers: Mapping[str, str],
+    payload: bytes,
+    document: object = None,
+) -> APIStatusError:
+    if document is None:
+        document = _json_or_none(payload)
+    envelope = document if isinstance(document, dict) else {}
+    error_class = error_class_for_status(status)
+    fields: dict[str, Any] = {
+        "error": _text(envelope.get("error")),
+        "messages": _messages(envelope.get("message"), document, payload),
+        "path": _text(envelope.get("path")) or request.endpoint,
+        "timestamp": _timestamp(envelope.get("timestamp")),
+        "request_id": next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None),
+        "headers": dict(headers),
+        "body": document if document is not None else _snippet(payload),
+        "idempotency_key": request.idempotency_key,
+    }
+    if issubclass(error_class, RateLimitError):
+        return RateLimitError(
+            status, retry_after=_retry.parse_retry_after(headers, envelope), **fields
+        )
+    return error_class(status, **fields)
+
+
+def _json_or_none(payload: bytes) -> object:
+    try:
+        return json.loads(payload) if payload.strip() else None
+    except ValueError:
+        return None
+
+
+def _messages(value: object, document: object, payload: bytes) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    if document is None and payload.strip():
+        return [_snippet(payload)]
+    return []
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _timestamp(value: object) -> Any:
+    try:
+        return parse_timestamp(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _snippet(payload: bytes) -> str:
+    text = payload[:BODY_SNIPPET_CHARS].decode("utf-8", errors="replace")
+    return " ".join(text.split())

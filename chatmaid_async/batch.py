@@ -1,0 +1,198 @@
+"""Sending many messages, and waiting for a message's status.
+
+:func:`send_many` reads its input lazily and keeps at most ``concurrency`` sends in flight, so
+memory stays flat however many items there are. Each item's idempotency key is derived from
+its caller-given id (and an optional namespace), so running the same batch again, after a
+crash or on purpose, returns the messages already sent instead of sending them twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from chatmaid_async.errors import ChatmaidError, StatusTimeoutError, ValidationError
+
+if TYPE_CHECKING:
+    from chatmaid_async.models import Message
+    from chatmaid_async.resources.messages import MessagesResource
+
+__all__ = ["SendRequest", "SendResult", "idempotency_key_for", "send_many", "wait_for_status"]
+
+MAX_CONCURRENCY = 1024
+
+
+@attrs.frozen(slots=True)
+class SendRequest:
+    """One message of a batch; ``id`` is yours and must be unique within the batch's namespace.
+
+    ``idempotency_key`` overrides the key derived from ``id``.
+    """
+
+    id: str
+    from_phone_id: str
+    to: str
+    content: str | None = None
+    media_urls: Sequence[str] | None = None
+    idempotency_key: str | None = None
+
+    @classmethod
+    def from_mapping(cls, item: Mapping[str, Any]) -> SendRequest:
+        """Build a request from a mapping with the same field names."""
+        fields = {a.name for a in attrs.fields(cls)}
+        return cls(**{name: item[name] for name in fields if name in item})
+
+
+@attrs.frozen(slots=True)
+class SendResult:
+    """The outcome of one batch item: ``message`` when sent, else ``error``."""
+
+    id: str
+    message: Message | None = None
+    error: ChatmaidError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the message was accepted by the API."""
+        return self.message is not None
+
+
+def idempotency_key_for(item_id: str, namespace: str = "") -> str:
+    """The idempotency key a batch item with this id is sent with (stable across runs)."""
+    digest = hashlib.sha256(f"{namespace}\x00{item_id}".encode()).hexdigest()
+    return f"batch_{digest[:48]}"
+
+
+async def send_many(
+    messages: MessagesResource,
+    items: Iterable[SendRequest | Mapping[str, Any]]
+    | AsyncIterable[SendRequest | Mapping[str, Any]],
+    *,
+    concurrency: int = 32,
+    namespace: str = "",
+) -> AsyncIterator[SendResult]:
+    """Send every item and yield one :class:`SendResult` per item, in completion order.
+
+    Every item gets exactly one result: an invalid item gets a ``ValidationError`` result and
+    is never sent, an API failure its typed error. All sends share the key's rate limiter.
+    Stopping the iteration (``break``, cancellation) cancels the sends in flight and returns;
+    items not yet read are not sent, and a rerun sends each missing item exactly once.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+        raise ValidationError("concurrency", "must be an integer")
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ValidationError("concurrency", f"must be from 1 to {MAX_CONCURRENCY}")
+
+    source = _items(items)
+    in_flight: set[asyncio.Task[SendResult]] = set()
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(in_flight) < concurrency:
+                item = await anext(source, None)
+                if item is None:
+                    exhausted = True
+                    break
+                in_flight.add(asyncio.ensure_future(_send_one(messages, item, namespace)))
+            if not in_flight:
+                return
+
+            done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                yield task.result()
+    finally:
+        await _cancel_all(in_flight)
+
+
+async def _send_one(
+    messages: MessagesResource, item: SendRequest | Mapping[str, Any], namespace: str
+) -> SendResult:
+    item_id = _item_id(item)
+    try:
+        request = item if isinstance(item, SendRequest) else SendRequest.from_mapping(item)
+        key = request.idempotency_key or idempotency_key_for(item_id, namespace)
+        message = await messages.send(
+            request.from_phone_id,
+            request.to,
+            content=request.content,
+            media_urls=request.media_urls,
+            idempotency_key=key,
+        )
+    except ChatmaidError as exc:
+        return SendResult(item_id, error=exc)
+    except (TypeError, KeyError) as exc:
+        return SendResult(item_id, error=ValidationError("item", f"malformed item: {exc}"))
+    return SendResult(item_id, message=message)
+
+
+def _item_id(item: object) -> str:
+    value = item.id if isinstance(item, SendRequest) else None
+    if isinstance(item, Mapping):
+        value = item.get("id")
+    return value if isinstance(value, str) else str(value)
+
+
+async def _items(
+    items: Iterable[SendRequest | Mapping[str, Any]]
+    | AsyncIterable[SendRequest | Mapping[str, Any]],
+) -> AsyncIterator[SendRequest | Mapping[str, Any]]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+        return
+    iterator: Iterator[SendRequest | Mapping[str, Any]] = iter(items)
+    for item in iterator:
+        yield item
+
+
+async def _cancel_all(tasks: set[asyncio.Task[SendResult]]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def wait_for_status(
+    messages: MessagesResource,
+    message_id: str,
+    until: Collection[str],
+    *,
+    timeout: float,
+    initial_interval: float,
+    max_interval: float,
+) -> Message:
+    """Poll ``messages.get`` until the status is in ``until``; see ``Messages.wait_for_status``."""
+    if isinstance(until, str):
+        until = {until}
+    if not until:
+        raise ValidationError("until", "must name at least one status")
+    if not timeout > 0 or not initial_interval > 0 or max_interval < initial_interval:
+        raise ValidationError("timeout", "timeout and intervals must be positive and ordered")
+
+    deadline = time.monotonic() + timeout
+    interval = initial_interval
+    last_status: str | None = None
+    while True:
+        message = await messages.get(message_id)
+        last_status = message.status
+        if last_status in until:
+            return message
+
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise StatusTimeoutError(message_id, last_status, timeout)
+        await asyncio.sleep(min(interval, remaining))
+        interval = min(interval * 2, max_interval)

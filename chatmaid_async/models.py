@@ -1,0 +1,370 @@
+"""Typed results of the Chatmaid API, decoded by one cattrs converter.
+
+Attributes are the API's camelCase fields in snake_case. Every model keeps the server's
+decoded object in ``raw``, so fields the server adds later stay reachable. Only identity
+fields are required: the contract treats everything else as possibly absent (§3.1), and a
+status or connection state the server adds later is kept as its plain string.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from chatmaid_async._timestamps import parse_timestamp
+from chatmaid_async.errors import DecodingError
+
+__all__ = [
+    "Account",
+    "AccountStats",
+    "ApiRequestCounts",
+    "ConnectionStatus",
+    "Group",
+    "InboundMessage",
+    "InboundMessageType",
+    "Message",
+    "MessageCounts",
+    "MessageErrorCode",
+    "MessageStatus",
+    "Page",
+    "Pagination",
+    "PhoneNumber",
+    "PhoneNumberStatus",
+    "Usage",
+    "decode",
+]
+
+T = TypeVar("T")
+
+_RAW = "__raw__"
+
+
+class MessageStatus(str, enum.Enum):
+    """Known message statuses; ``Message.status`` is a plain string so new ones never break."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+class ConnectionStatus(str, enum.Enum):
+    """Known phone connection states (the set is open: the JS SDK adds two more)."""
+
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    QR_PENDING = "qr_pending"
+    ERROR = "error"
+
+
+class InboundMessageType(str, enum.Enum):
+    """Known inbound message types."""
+
+    TEXT = "text"
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    LOCATION = "location"
+    CONTACT = "contact"
+    OTHER = "other"
+
+
+class MessageErrorCode(str, enum.Enum):
+    """Known ``errorCode`` values of failed messages (contract §6.4); the set is open."""
+
+    NOT_CONNECTED = "NOT_CONNECTED"
+    INVALID_RECIPIENT = "INVALID_RECIPIENT"
+    RECIPIENT_NOT_REACHABLE = "RECIPIENT_NOT_REACHABLE"
+    NOT_GROUP_MEMBER = "NOT_GROUP_MEMBER"
+    RATE_LIMITED = "RATE_LIMITED"
+    NOT_AUTHORIZED = "NOT_AUTHORIZED"
+    MEDIA_ERROR = "MEDIA_ERROR"
+    TIMEOUT = "TIMEOUT"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+TERMINAL_STATUSES = frozenset({"delivered", "read", "failed"})
+
+
+def _raw_field() -> Any:
+    return attrs.field(factory=dict, repr=False, eq=False, kw_only=True)
+
+
+@attrs.frozen(slots=True)
+class Message:
+    """An outbound message (``msg_…``).
+
+    ``idempotency_key`` is the key the SDK sent with this message (yours or a generated one);
+    sending again with it can never create a second message. It is None on messages that were
+    read back rather than sent.
+    """
+
+    id: str
+    status: str
+    from_number: str | None = None
+    to: str | None = None
+    content: str | None = None
+    media_urls: list[str] = attrs.field(factory=list)
+    is_group: bool = False
+    group_id: str | None = None
+    environment: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: datetime | None = None
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    failed_at: datetime | None = None
+    idempotency_key: str | None = None
+    raw: Mapping[str, Any] = _raw_field()
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the status is delivered, read or failed (where polling usually stops)."""
+        return self.status in TERMINAL_STATUSES
+
+
+@attrs.frozen(slots=True)
+class InboundMessage:
+    """A message one of your numbers received (``inmsg_…``); live keys only."""
+
+    id: str
+    from_number: str | None = None
+    to: str | None = None
+    content: str | None = None
+    type: str | None = None
+    is_group: bool = False
+    group_id: str | None = None
+    received_at: datetime | None = None
+    created_at: datetime | None = None
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class Group:
+    """A WhatsApp group a phone can post to; pass ``id`` (the JID) as ``to``."""
+
+    id: str
+    name: str | None = None
+    is_community_announce: bool = False
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class PhoneNumber:
+    """A phone number connected to the account (``id`` is its dashboard id)."""
+
+    id: str
+    phone_number: str | None = None
+    display_name: str | None = None
+    connection_status: str | None = None
+    environment: str | None = None
+    last_connected_at: datetime | None = None
+    last_disconnected_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class PhoneNumberStatus:
+    """The connection state of one phone number."""
+
+    id: str
+    phone_number: str | None = None
+    connection_status: str | None = None
+    last_connected_at: datetime | None = None
+    last_disconnected_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class AccountStats:
+    """Aggregate counts in the documented account shape."""
+
+    api_keys: int | None = None
+    phone_numbers: int | None = None
+    messages: int | None = None
+
+
+@attrs.frozen(slots=True)
+class Account:
+    """The account that owns the key.
+
+    Decodes both shapes of contract §4.6: the docs' (``account_id``, ``stats``) and the JS
+    SDK's (``phone_numbers_count``, ``messages_count``, ``created_at``). Absent fields are None.
+    """
+
+    account_id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    subscription_status: str | None = None
+    stats: AccountStats | None = None
+    environment: str | None = None
+    phone_numbers_count: int | None = None
+    messages_count: int | None = None
+    created_at: datetime | None = None
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class MessageCounts:
+    """Messages that reached at least each state in the period."""
+
+    total: int = 0
+    pending: int = 0
+    sent: int = 0
+    delivered: int = 0
+    read: int = 0
+    failed: int = 0
+
+
+@attrs.frozen(slots=True)
+class ApiRequestCounts:
+    """API requests made in the period."""
+
+    total: int = 0
+    successful: int = 0
+    failed: int = 0
+
+
+@attrs.frozen(slots=True)
+class Usage:
+    """Usage counters for a rolling day, week or month."""
+
+    period: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    messages: MessageCounts = attrs.field(factory=MessageCounts)
+    api_requests: ApiRequestCounts = attrs.field(factory=ApiRequestCounts)
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class Pagination:
+    """Where a page sits in a listing (pages are 1-based)."""
+
+    page: int
+    limit: int
+    total: int | None = None
+    total_pages: int | None = None
+
+
+@attrs.frozen(slots=True)
+class Page(Generic[T]):
+    """One page of a paginated listing."""
+
+    data: list[T]
+    pagination: Pagination
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+# Attribute names that differ from the camelCase of the API field.
+_RENAMES = {"from_number": "from"}
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    return parse_timestamp(value)
+
+
+def _structure_str(value: Any, _: type) -> str:
+    # cattrs would turn 123 or {} into a string; a wrong type is a decoding error instead.
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _structure_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _structure_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter()
+    converter.register_structure_hook(datetime, _structure_datetime)
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(bool, _structure_bool)
+
+    for cls in (
+        Message,
+        InboundMessage,
+        Group,
+        PhoneNumber,
+        PhoneNumberStatus,
+        AccountStats,
+        Account,
+        MessageCounts,
+        ApiRequestCounts,
+        Usage,
+        Pagination,
+    ):
+        _register_model(converter, cls)
+    return converter
+
+
+def _register_model(converter: cattrs.Converter, cls: type) -> None:
+    renames = {
+        a.name: override(rename=_RAW if a.name == "raw" else _RENAMES.get(a.name, _camel(a.name)))
+        for a in attrs.fields(cls)
+    }
+    structure: Any = make_dict_structure_fn(cls, converter, **renames)  # type: ignore[arg-type]
+    has_raw = "raw" in renames
+
+    def hook(value: Any, _: type) -> Any:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        if has_raw:
+            # JSON null means absent: drop it so attrs defaults apply, then keep the original.
+            present = {k: v for k, v in value.items() if v is not None}
+            present[_RAW] = value
+            value = present
+        return structure(value, cls)
+
+    converter.register_structure_hook(cls, hook)
+
+
+_converter = _make_converter()
+
+
+def decode(value: Any, cls: type[T], endpoint: str) -> T:
+    """Turn a decoded JSON value into ``cls``; raise :class:`DecodingError` naming the field."""
+    try:
+        return _converter.structure(value, cls)
+    except Exception as exc:
+        raise DecodingError(endpoint, _describe(exc)) from None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, cattrs.BaseValidationError):
+        return "; ".join(cattrs.transform_error(exc, path="data")[:5])
+    return str(exc) or type(exc).__name__
