@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from chatmaid_async import _limiter
 from chatmaid_async._limits import Limiter, LimiterBackend, RateLimit, key_fingerprint, redact_key
 from chatmaid_async._retry import RetryPolicy
 from chatmaid_async._transport import Envelope, RequestOptions, Transport
@@ -94,8 +95,6 @@ class Chatmaid:
             return None
         if backend is not None:
             return backend.limiter_for(key_fingerprint(key), self.rate_limit, name=redact_key(key))
-        from chatmaid_async import _limiter
-
         return _limiter.lease(key, self.rate_limit)
 
     def __repr__(self) -> str:
@@ -162,8 +161,6 @@ class Chatmaid:
             return
         await self._transport.aclose()
         if self._limiter is not None:
-            from chatmaid_async import _limiter
-
             _limiter.release_lease(self._limiter)
 
     close = aclose

@@ -13,6 +13,8 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
+from multidict import CIMultiDict
+
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
@@ -119,8 +121,9 @@ class StatusTimeoutError(ChatmaidError, TimeoutError):
 class WebhookVerificationError(ChatmaidError):
     """A webhook delivery failed verification; ``code`` says why.
 
-    Codes: ``missing_signature``, ``malformed_signature``, ``timestamp_out_of_tolerance``,
-    ``signature_mismatch``, ``invalid_json``, ``invalid_payload``.
+    Codes: ``missing_secret``, ``missing_signature``, ``malformed_signature``,
+    ``timestamp_out_of_tolerance``, ``signature_mismatch``, ``invalid_json``,
+    ``invalid_payload``.
     """
 
     code: str
@@ -166,14 +169,16 @@ class APIStatusError(ChatmaidError):
         self.path = path
         self.timestamp = timestamp
         self.request_id = request_id
-        self.headers = dict(headers or {})
+        # HTTP header names ignore case: err.headers["retry-after"] finds "Retry-After".
+        self.headers = CIMultiDict(headers or {})
         self.body = body
         self.idempotency_key = idempotency_key
         super().__init__(self._summary())
 
     def _summary(self) -> str:
         where = f" on {self.path}" if self.path else ""
-        details = "; ".join(self.messages)
+        # One line, whatever the server put in its messages.
+        details = "; ".join(" ".join(message.split()) for message in self.messages)
         text = f"{self.status_code} {self.error}{where}"
         return f"{text}: {details}" if details else text
 
