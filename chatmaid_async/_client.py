@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from types import TracebackType
@@ -11,6 +12,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
+import attrs
 
 from chatmaid_async import _limiter
 from chatmaid_async._limits import Limiter, LimiterBackend, RateLimit, key_fingerprint, redact_key
@@ -69,8 +71,8 @@ class Chatmaid:
 
         self._options = RequestOptions(
             timeout=_positive("timeout", timeout),
-            retry=retry or RetryPolicy(max_retries=max_retries),
-            deadline=None if deadline is None else _positive("deadline", deadline),
+            retry=retry or _retry_policy(max_retries),
+            deadline=_optional_positive("deadline", deadline),
         )
         self._limiter = self._bind_limiter(key, rate_limiter)
         self._transport = Transport(
@@ -126,16 +128,15 @@ class Chatmaid:
         view = copy.copy(self)
         retry = self._options.retry
         if max_retries is not None:
-            retry = RetryPolicy(
-                max_retries=max_retries,
-                base_delay=retry.base_delay,
-                max_delay=retry.max_delay,
-                max_retry_wait=retry.max_retry_wait,
-            )
+            retry = _retry_policy(max_retries, like=retry)
         view._options = RequestOptions(
             timeout=self._options.timeout if timeout is None else _positive("timeout", timeout),
             retry=retry,
-            deadline=self._options.deadline if deadline is _UNSET else deadline,
+            deadline=(
+                self._options.deadline
+                if deadline is _UNSET
+                else _optional_positive("deadline", deadline)
+            ),
         )
         view._owns_transport = False
         view._build_resources()
@@ -240,7 +241,21 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _retry_policy(max_retries: int, like: RetryPolicy | None = None) -> RetryPolicy:
+    try:
+        if like is None:
+            return RetryPolicy(max_retries=max_retries)
+        return attrs.evolve(like, max_retries=max_retries)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def _optional_positive(name: str, value: float | None) -> float | None:
+    return None if value is None else _positive(name, value)
+
+
 def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    valid = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not valid or not 0 < value < math.inf:
         raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)

@@ -34,6 +34,10 @@ __all__ = [
 
 # An X-RateLimit-Reset above this is a Unix time, below it a number of seconds.
 _EPOCH_THRESHOLD = 1_000_000_000
+# Above this it is a Unix time in milliseconds.
+_EPOCH_MS_THRESHOLD = 1_000_000_000_000
+# The largest power of two a float holds: backoff stops doubling there.
+_MAX_DOUBLINGS = 1023
 
 
 @attrs.frozen(slots=True)
@@ -46,14 +50,33 @@ class RetryPolicy:
     """
 
     max_retries: int = attrs.field(default=2)
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    max_retry_wait: float = 60.0
+    base_delay: float = attrs.field(default=0.5)
+    max_delay: float = attrs.field(default=8.0)
+    max_retry_wait: float = attrs.field(default=60.0)
 
     @max_retries.validator
     def _check_retries(self, _: attrs.Attribute[int], value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"max_retries must be a whole number >= 0, got {value!r}")
+
+    # A negative delay fails in sleep(); asyncio.sleep(nan) never returns.
+    @base_delay.validator
+    @max_delay.validator
+    def _check_backoff(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not _is_seconds(value) or math.isinf(value):
+            raise ValueError(
+                f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}"
+            )
+
+    @max_retry_wait.validator
+    def _check_retry_wait(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not _is_seconds(value):
+            raise ValueError(f"{attribute.name} must be seconds >= 0 or inf, got {value!r}")
+
+
+def _is_seconds(value: object) -> bool:
+    # NaN fails the comparison, so it is rejected with the negatives.
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 0
 
 
 def is_retryable(exc: BaseException, policy: RetryPolicy) -> bool:
@@ -84,7 +107,9 @@ def backoff_delay(
     retry_number: int, policy: RetryPolicy, rng: random.Random | None = None
 ) -> float:
     """Exponential backoff with full jitter."""
-    ceiling = min(policy.max_delay, policy.base_delay * 2 ** max(retry_number - 1, 0))
+    # Past 2.0**1023 a float overflows; the cap has long applied by then.
+    doublings = min(max(retry_number - 1, 0), _MAX_DOUBLINGS)
+    ceiling = min(policy.max_delay, policy.base_delay * 2.0**doublings)
     return (rng or random).uniform(0.0, ceiling)
 
 
@@ -118,7 +143,7 @@ def parse_rate_limit_reset(
 ) -> float | None:
     """Seconds to hold the key when ``X-RateLimit-Remaining`` is 0, else None.
 
-    ``X-RateLimit-Reset`` may be seconds from now or a Unix time; both are accepted.
+    ``X-RateLimit-Reset`` may be seconds from now or a Unix time in seconds or milliseconds.
     """
     remaining = headers.get("X-RateLimit-Remaining")
     if remaining is None or _seconds(remaining) != 0:
@@ -126,7 +151,9 @@ def parse_rate_limit_reset(
     reset = _seconds(headers.get("X-RateLimit-Reset"))
     if reset is None:
         return None
-    if reset > _EPOCH_THRESHOLD:
+    if reset > _EPOCH_MS_THRESHOLD:
+        reset = reset / 1000 - _utc_now(now).timestamp()
+    elif reset > _EPOCH_THRESHOLD:
         reset -= _utc_now(now).timestamp()
     return reset if reset > 0 else None
 
@@ -160,9 +187,10 @@ def _seconds_until_date(
 
 
 def _http_date(value: str) -> datetime | None:
+    # A year, hour or zone too large for datetime raises OverflowError, not ValueError (F02).
     try:
         parsed = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)

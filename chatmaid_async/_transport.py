@@ -50,8 +50,6 @@ USER_AGENT = (
     f"chatmaid-async/{__version__} "
     f"Python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
 )
-# Limiter waits longer than this are worth an INFO line.
-SLOW_SLOT_WAIT = 1.0
 _REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid")
 
 
@@ -236,12 +234,12 @@ class Transport:
                     time.monotonic() - started,
                 )
 
-        await self._follow_quota(headers)
+        await self._follow_quota(headers, options.retry)
         if 200 <= status < 300:
             return _decode_success(request, status, headers, payload)
         error = _status_error(request, status, headers, payload)
         if isinstance(error, RateLimitError):
-            await self._pause_key(error)
+            await self._pause_key(error, options.retry)
         raise error
 
     async def _session(self) -> aiohttp.ClientSession:
@@ -282,29 +280,21 @@ class Transport:
     async def _take_slot(self, request: _Request) -> Permit | None:
         if self._limiter is None:
             return None
-        started = time.monotonic()
-        permit = await self._limiter.acquire()
-        waited = time.monotonic() - started
-        if waited > SLOW_SLOT_WAIT:
-            logger.info(
-                "waited %.1fs for a rate-limit slot before %s %s",
-                waited,
-                request.method,
-                request.endpoint,
-            )
-        return permit
+        # The limiter logs waits longer than a second at INFO itself.
+        return await self._limiter.acquire()
 
-    async def _follow_quota(self, headers: Mapping[str, str]) -> None:
+    async def _follow_quota(self, headers: Mapping[str, str], policy: RetryPolicy) -> None:
         if self._limiter is None:
             return
         hold = _retry.parse_rate_limit_reset(headers)
         if hold is not None:
-            await self._limiter.hold(hold)
+            await self._limiter.hold(min(hold, policy.max_retry_wait))
 
-    async def _pause_key(self, error: RateLimitError) -> None:
-        # Every request on this key waits out the server's hint, not only the one that got it.
+    async def _pause_key(self, error: RateLimitError, policy: RetryPolicy) -> None:
+        # Every request on this key waits out the server's hint, not only the one that got it;
+        # a hint past max_retry_wait fails the calls that meet it instead of parking them all.
         if self._limiter is not None and error.retry_after is not None:
-            await self._limiter.hold(error.retry_after)
+            await self._limiter.hold(min(error.retry_after, policy.max_retry_wait))
 
     def _url(
         self,

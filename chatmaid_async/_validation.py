@@ -41,17 +41,21 @@ _TOKEN = re.compile(r"[^\s/?#]+")
 
 
 def check_id(field: str, value: object) -> str:
-    """A message or phone id: a non-empty string without whitespace, ``/``, ``?`` or ``#``."""
+    """A message or phone id: non-empty, without whitespace, ``/``, ``?``, ``#``; not ``..``."""
     text = _check_str(field, value)
     if not _TOKEN.fullmatch(text):
         raise ValidationError(field, "must be an id without spaces, '/', '?' or '#'")
+    if text in (".", ".."):
+        # A dot segment would move the request to another path once URLs are normalised.
+        raise ValidationError(field, "must be an id, not '.' or '..'")
     return text
 
 
 def check_phone_ref(field: str, value: object) -> str:
     """A sender phone: an E.164 number (``+15551234567``) or a dashboard phone id."""
     text = _check_str(field, value)
-    if text.startswith("+") or text[:1].isdigit():
+    # Only a leading "+" marks a number: dashboard ids may start with a digit (507f1f77…).
+    if text.startswith("+"):
         if not E164.fullmatch(text):
             raise ValidationError(field, "must be an E.164 number like +15551234567 or a phone id")
         return text
@@ -137,7 +141,8 @@ def _check_str(field: str, value: object) -> str:
         raise ValidationError(field, f"must be a string, not {type(value).__name__}")
     if not value.strip():
         raise ValidationError(field, "must not be empty")
-    return value
+    # A str subclass such as a MessageStatus member travels as its text, not "Class.MEMBER".
+    return str.__str__(value)
 
 
 def _check_int(field: str, value: object) -> int:
@@ -150,7 +155,8 @@ def _utf16_length(text: str) -> int:
     # The server counts UTF-16 code units (JavaScript string length), so an emoji counts twice.
     if len(text) <= MAX_CONTENT_LENGTH // 2:
         return len(text)
-    return len(text.encode("utf-16-le")) // 2
+    # surrogatepass: a lone surrogate (valid in JSON and JS) is one code unit, not an error.
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _is_https_url(url: str) -> bool:

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["SendRequest", "SendResult", "idempotency_key_for", "send_many", "wait_for_status"]
 
 MAX_CONCURRENCY = 1024
+# Marks the end of the input; None cannot, as a None item must still get its result.
+_END: Any = object()
 
 
 @attrs.frozen(slots=True)
@@ -102,8 +104,8 @@ async def send_many(
     try:
         while True:
             while not exhausted and len(in_flight) < concurrency:
-                item = await anext(source, None)
-                if item is None:
+                item = await anext(source, _END)
+                if item is _END:
                     exhausted = True
                     break
                 in_flight.add(asyncio.ensure_future(_send_one(messages, item, namespace)))
@@ -186,7 +188,11 @@ async def wait_for_status(
     interval = initial_interval
     last_status: str | None = None
     while True:
-        message = await messages.get(message_id)
+        # A poll may queue for a rate-limit slot; the deadline bounds that wait too.
+        try:
+            message = await asyncio.wait_for(messages.get(message_id), deadline - time.monotonic())
+        except asyncio.TimeoutError:
+            raise StatusTimeoutError(message_id, last_status, timeout) from None
         last_status = message.status
         if last_status in until:
             return message
