@@ -16,7 +16,7 @@ import json
 import logging
 import platform
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -105,6 +105,7 @@ class Transport:
         self._max_connections = max_connections
         self._caller_session = session
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        self._loop_guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
         self._sleep = sleep
         self._closed = False
         self._headers = {
@@ -163,8 +164,12 @@ class Transport:
         """Close the sessions this transport opened; a caller's session is left open."""
         self._closed = True
         sessions, self._sessions = self._sessions, {}
+        guards, self._loop_guards = self._loop_guards, {}
         for session in sessions.values():
             await _close_quietly(session)
+        current = guards.pop(asyncio.get_running_loop(), None)
+        if current is not None:
+            await current.aclose()
 
     async def _call(self, request: _Request, options: RequestOptions) -> Envelope:
         try:
@@ -255,7 +260,26 @@ class Transport:
                 skip_auto_headers=("Content-Type",),
             )
             self._sessions[loop] = session
+            await self._close_with_loop(loop, session)
         return session
+
+    async def _close_with_loop(
+        self, loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession
+    ) -> None:
+        # A client reused across asyncio.run() calls must not leave a pooled socket behind in a
+        # loop that has ended: asyncio.run() finalizes async generators before it closes the
+        # loop, so a suspended one closes the session on its own loop, where it can.
+        async def guard() -> AsyncGenerator[None, None]:
+            try:
+                yield
+            finally:
+                if self._sessions.get(loop) is session:
+                    del self._sessions[loop]
+                await _close_quietly(session)
+
+        started = guard()
+        await started.__anext__()
+        self._loop_guards[loop] = started
 
     def _checked_caller_session(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
         session = self._caller_session
@@ -275,6 +299,7 @@ class Transport:
         # A client reused across asyncio.run() calls gets a session per loop; one whose loop
         # has closed can never serve again, so close it now rather than let it pile up.
         for loop in [loop for loop in self._sessions if loop.is_closed()]:
+            self._loop_guards.pop(loop, None)
             await _close_quietly(self._sessions.pop(loop))
 
     async def _take_slot(self, request: _Request) -> Permit | None:

@@ -302,6 +302,13 @@ def _structure_int(value: Any, _: type) -> int:
     return value
 
 
+def _structure_str_list(value: Any, _: type) -> list[str]:
+    # cattrs would split a lone string into characters, or take a dict's keys.
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return [_structure_str(item, str) for item in value]
+
+
 def _structure_bool(value: Any, _: type) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"expected a boolean, got {type(value).__name__}")
@@ -314,6 +321,7 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook_func(lambda t: t == list[str], _structure_str_list)
 
     for cls in (
         Message,
@@ -343,12 +351,11 @@ def _register_model(converter: cattrs.Converter, cls: type) -> None:
     def hook(value: Any, _: type) -> Any:
         if not isinstance(value, Mapping):
             raise TypeError(f"expected an object, got {type(value).__name__}")
+        # JSON null means absent: drop it so attrs defaults apply, then keep the original.
+        present = {k: v for k, v in value.items() if v is not None}
         if has_raw:
-            # JSON null means absent: drop it so attrs defaults apply, then keep the original.
-            present = {k: v for k, v in value.items() if v is not None}
             present[_RAW] = value
-            value = present
-        return structure(value, cls)
+        return structure(present, cls)
 
     converter.register_structure_hook(cls, hook)
 

@@ -63,7 +63,7 @@ async def iterate_pages(
     for _ in range(MAX_PAGES):
         page = await fetch(page_number)
         info = page.pagination
-        total_pages = info.total_pages
+        total_pages = _total_pages(info)
         past_the_end = total_pages is not None and page_number > total_pages
         if not page.data or past_the_end or info.page < page_number:
             return
@@ -80,6 +80,15 @@ async def iterate_pages(
         previous_first_id = first_id
         page_number += 1
     raise ChatmaidError(f"stopped after {MAX_PAGES} pages: the server kept returning more")
+
+
+def _total_pages(info: Pagination) -> int | None:
+    # Without totalPages, total and limit still say where the listing ends.
+    if info.total_pages is not None:
+        return info.total_pages
+    if info.total is not None and info.limit > 0:
+        return -(-info.total // info.limit)
+    return None
 
 
 def page_query(**values: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from chatmaid_async._validation import (
     check_phone_ref,
     check_recipient,
 )
+from chatmaid_async.errors import ValidationError
 from chatmaid_async.models import InboundMessage, Message, Page, decode
 from chatmaid_async.resources._base import Resource
 from chatmaid_async.resources._pagination import decode_page, iterate_pages, page_query
@@ -33,6 +34,7 @@ MESSAGE = "/v1/messages/{}"
 INBOUND = "/v1/messages/inbound"
 INBOUND_MESSAGE = "/v1/messages/inbound/{}"
 
+RESERVED_MESSAGE_PATHS = frozenset({"inbound", "send"})
 DEFAULT_PAGE_SIZE = 20
 DEFAULT_ITERATE_PAGE_SIZE = 100
 DEFAULT_UNTIL = frozenset({"delivered", "read", "failed"})
@@ -67,7 +69,7 @@ class MessagesResource(Resource):
 
     async def get(self, message_id: str) -> Message:
         """Return one outbound message by id (``msg_…``)."""
-        message_id = check_id("message_id", message_id)
+        message_id = _check_message_id(message_id)
         envelope = await self._client._request("GET", MESSAGE, (message_id,))
         return decode(envelope.data, Message, MESSAGE)
 
@@ -205,6 +207,14 @@ def _send_body(
         body["mediaUrls"] = urls
     body["idempotencyKey"] = key
     return key, body
+
+
+def _check_message_id(value: object) -> str:
+    message_id = check_id("message_id", value)
+    # These words are routes beside /v1/messages/{id}, never message ids.
+    if message_id in RESERVED_MESSAGE_PATHS:
+        raise ValidationError("message_id", f"{message_id!r} is a route, not a message id")
+    return message_id
 
 
 def _item_id(item: Message | InboundMessage) -> str:
