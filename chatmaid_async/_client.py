@@ -6,6 +6,7 @@ import copy
 import ipaddress
 import math
 import os
+import weakref
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal
@@ -75,6 +76,8 @@ class Chatmaid:
             deadline=_optional_positive("deadline", deadline),
         )
         self._limiter = self._bind_limiter(key, rate_limiter)
+        # A client dropped without aclose() still gives its lease back when collected.
+        self._release_lease = weakref.finalize(self, _limiter.release_lease, self._limiter)
         self._transport = Transport(
             api_key=key,
             base_url=self.base_url,
@@ -161,8 +164,7 @@ class Chatmaid:
         if not self._owns_transport or self._transport.closed:
             return
         await self._transport.aclose()
-        if self._limiter is not None:
-            _limiter.release_lease(self._limiter)
+        self._release_lease()
 
     close = aclose
 
