@@ -451,7 +451,7 @@ class LimiterRegistry:
             self._idle.pop(fingerprint, None)
             return entry.limiter
 
-    def release_lease(self, limiter: Limiter) -> None:
+    def release_lease(self, limiter: Limiter | None) -> None:
         """Give back one lease; once none is left the entry goes when its window is empty.
 
         A limiter from elsewhere (e.g. a Redis backend) is ignored, so callers need not check.
@@ -546,8 +546,11 @@ def lease(api_key: str, rate_limit: RateLimit) -> SlidingWindowLimiter:
     return _REGISTRY.lease(api_key, rate_limit)
 
 
-def release_lease(limiter: Limiter) -> None:
-    """Give back a lease taken with :func:`lease` (on client close); once per lease."""
+def release_lease(limiter: Limiter | None) -> None:
+    """Give back a lease taken with :func:`lease` (on client close); once per lease.
+
+    None (pacing off) and limiters from other backends are ignored.
+    """
     _REGISTRY.release_lease(limiter)
 
 
