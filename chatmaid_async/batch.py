@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Collection,
@@ -85,7 +86,7 @@ async def send_many(
     *,
     concurrency: int = 32,
     namespace: str = "",
-) -> AsyncIterator[SendResult]:
+) -> AsyncGenerator[SendResult, None]:
     """Send every item and yield one :class:`SendResult` per item, in completion order.
 
     Every item gets exactly one result: an invalid item gets a ``ValidationError`` result and

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Collection, Iterable
 from typing import TYPE_CHECKING
-
-import attrs
 
 from chatmaid_async._validation import (
     check_content,
@@ -19,7 +17,7 @@ from chatmaid_async._validation import (
     check_recipient,
 )
 from chatmaid_async.errors import ValidationError
-from chatmaid_async.models import InboundMessage, Message, Page, decode
+from chatmaid_async.models import InboundMessage, Message, Page, decode, decode_sent
 from chatmaid_async.resources._base import Resource
 from chatmaid_async.resources._pagination import decode_page, iterate_pages, page_query
 
@@ -64,8 +62,7 @@ class MessagesResource(Resource):
         """
         key, body = _send_body(from_phone_id, to, content, media_urls, idempotency_key)
         envelope = await self._client._request("POST", SEND, body=body, idempotency_key=key)
-        message = decode(envelope.data, Message, SEND)
-        return attrs.evolve(message, idempotency_key=key)
+        return decode_sent(envelope.data, SEND, key)
 
     async def get(self, message_id: str) -> Message:
         """Return one outbound message by id (``msg_…``)."""
@@ -150,7 +147,7 @@ class MessagesResource(Resource):
         *,
         concurrency: int = 32,
         namespace: str = "",
-    ) -> AsyncIterator[SendResult]:
+    ) -> AsyncGenerator[SendResult, None]:
         """Send many messages; yield one :class:`~chatmaid_async.batch.SendResult` per item.
 
         See :func:`chatmaid_async.batch.send_many`: the input is read lazily, results come as

@@ -1,0 +1,193 @@
+"""``chatmaid batch``: stream a file of messages through ``send_many``, recording each result.
+
+The steps: read the ids already recorded (``--resume``), count the rows still to do, then
+stream the file into ``send_many`` while a journal line is written for every finished item.
+Rows the SDK refuses (bad number, content too long, no content or media) come back from
+``send_many`` as validation failures and are never sent; rows that cannot even become a
+request (no id, a repeated id, unreadable JSON) are recorded as they are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import attrs
+
+from chatmaid_async import RateLimit, SendRequest, SendResult
+from chatmaid_async.cli._input import Format, RejectedRow, Row, read_rows
+from chatmaid_async.cli._journal import Journal, Record, failure_reason, recorded_ids, to_record
+from chatmaid_async.cli._output import Output
+from chatmaid_async.cli._pacing import Pace, metered
+from chatmaid_async.cli._progress import batch_progress
+from chatmaid_async.cli._session import Session, UsageProblem
+from chatmaid_async.errors import APIStatusError
+
+__all__ = ["BatchOptions", "BatchTally", "check_out_file", "run_batch"]
+
+
+@attrs.frozen(slots=True)
+class BatchOptions:
+    """What ``chatmaid batch`` was asked to do."""
+
+    path: Path
+    fmt: Format
+    out: Path | None = None
+    resume: bool = False
+    concurrency: int = 32
+    namespace: str = ""
+    default_from: str | None = None
+    fsync: bool = False
+    progress: bool = True
+
+
+@attrs.define
+class BatchTally:
+    """Running totals of one batch run, for the progress bar and the closing summary."""
+
+    rate_limit: RateLimit | None
+    rows: int = 0
+    skipped: int = 0
+    sent: int = 0
+    failures: Counter[str] = attrs.Factory(Counter)
+    statuses: Counter[str] = attrs.Factory(Counter)
+    requests: int = 0
+    started: float = attrs.Factory(time.monotonic)
+    elapsed: float = 0.0
+    waited: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> int:
+        """Items recorded as failures in this run."""
+        return sum(self.failures.values())
+
+    @property
+    def done(self) -> int:
+        """Items recorded in this run."""
+        return self.sent + self.failed
+
+    def count(self, record: Record) -> None:
+        """Add one finished item."""
+        if record["ok"]:
+            self.sent += 1
+            self.statuses[str(record["status"])] += 1
+        else:
+            self.failures[failure_reason(record)] += 1
+
+
+def check_out_file(options: BatchOptions) -> None:
+    """Refuse combinations that would record an item twice or resume from nothing."""
+    if options.resume and options.out is None:
+        raise UsageProblem("--resume needs --out: it skips the ids recorded there")
+    out = options.out
+    if out is not None and not options.resume and out.exists() and out.stat().st_size > 0:
+        raise UsageProblem(
+            f"{out} already has records: pass --resume to continue that run, or choose "
+            "another --out"
+        )
+
+
+async def run_batch(
+    session: Session, options: BatchOptions, output: Output, tally: BatchTally
+) -> None:
+    """Send every row of the file not yet recorded, and record each result.
+
+    ``tally`` is filled in as items finish, so a caller that sees this coroutine cancelled
+    (Ctrl-C) still has the totals of what was recorded. Cancellation stops the sends in
+    flight; their rows are resent on ``--resume``, under the same idempotency keys.
+    """
+    done = recorded_ids(options.out) if options.resume and options.out else set()
+    tally.rows, todo = _count(options, done)
+    tally.skipped = tally.rows - todo
+    if tally.skipped:
+        output.note(f"resuming: {tally.skipped} rows already recorded in {options.out}")
+
+    journal = Journal(options.out, fsync=options.fsync) if options.out else None
+    pace = Pace(tally.rate_limit)
+    async with metered(session.client.limiter) as meter:
+        bar = batch_progress(output.err, meter, pace, enabled=options.progress and not output.json)
+        task = bar.add_task("sending", total=todo)
+
+        def record(outcome: SendResult | RejectedRow) -> None:
+            entry = to_record(outcome)
+            if journal is not None:
+                journal.append(entry)
+            if output.json:
+                output.document(entry)
+            tally.count(entry)
+            reached_api = _reached_api(outcome)
+            tally.requests += reached_api
+            pace.finished(request=reached_api)
+            bar.advance(task)
+
+        tally.started = time.monotonic()
+        try:
+            with bar, journal or contextlib.nullcontext():
+                await _send_all(session, options, done, record)
+        except asyncio.CancelledError:
+            tally.interrupted = True
+            raise
+        finally:
+            tally.elapsed = time.monotonic() - tally.started
+            meter.stop()
+            tally.waited = meter.waited
+
+
+def _count(options: BatchOptions, done: set[str]) -> tuple[int, int]:
+    # One streaming pass, so the bar has a total and a bad header fails before any send.
+    rows = todo = 0
+    for row in read_rows(options.path, options.fmt, options.default_from):
+        rows += 1
+        todo += row.id not in done
+    return rows, todo
+
+
+async def _send_all(
+    session: Session,
+    options: BatchOptions,
+    done: set[str],
+    record: Callable[[SendResult | RejectedRow], None],
+) -> None:
+    rows = read_rows(options.path, options.fmt, options.default_from)
+    feed = _requests(rows, done, record)
+    results = session.client.messages.send_many(
+        feed, concurrency=options.concurrency, namespace=options.namespace
+    )
+
+    # Closing send_many when recording fails cancels the sends still in flight instead of
+    # leaving them to the garbage collector.
+    async with contextlib.aclosing(results):
+        async for result in results:
+            record(result)
+
+
+def _requests(
+    rows: Iterator[Row], done: set[str], reject: Callable[[RejectedRow], None]
+) -> Iterator[SendRequest]:
+    """The rows to send, read lazily; rejected and repeated rows are recorded, not yielded.
+
+    ``seen`` holds ids only (not rows), so memory grows by an id per row at most.
+    """
+    seen: set[str] = set()
+    for row in rows:
+        if row.id in done:
+            continue
+        if row.id in seen:
+            reject(RejectedRow(row.id, "duplicate_id", "this id appears earlier in the file"))
+            continue
+        seen.add(row.id)
+        if isinstance(row, RejectedRow):
+            reject(row)
+            continue
+        yield row
+
+
+def _reached_api(outcome: SendResult | RejectedRow) -> bool:
+    if isinstance(outcome, RejectedRow):
+        return False
+    return outcome.message is not None or isinstance(outcome.error, APIStatusError)

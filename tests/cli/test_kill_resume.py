@@ -1,0 +1,136 @@
+"""The batch as a separate process: killed with SIGKILL and resumed, or stopped with Ctrl-C.
+
+The sandbox runs in the test process, outside the command, so it outlives the kill and its
+counters are the proof: every valid row created exactly one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+
+from chatmaid_async import RateLimit
+from chatmaid_async.cli._options import EXIT_BATCH_FAILED, EXIT_INTERRUPTED
+from chatmaid_async.sandbox import Sandbox
+
+from .conftest import PHONE
+
+LIMIT = RateLimit(100, 1.0)
+VALID = 300
+BAD = 3
+CONCURRENCY = 32
+
+
+def write_rows(path: Path) -> None:
+    # The bad rows come last, so the resumed run is the one that records them.
+    good = [f"r{n:04d},+1555010{n:04d},message {n}" for n in range(VALID)]
+    bad = [f"bad{n},1555010{n:04d},no plus" for n in range(BAD)]
+    path.write_text("id,to,content\n" + "\n".join(good + bad) + "\n", encoding="utf-8")
+
+
+def complete_records(out: Path) -> list[dict[str, object]]:
+    """Every whole record in ``out`` (a line cut short by the kill is not one)."""
+    found = []
+    for line in out.read_text(encoding="utf-8").splitlines():
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            continue
+    return found
+
+
+async def start_batch(
+    rows: Path, out: Path, sandbox: Sandbox, key: str, *extra: str
+) -> asyncio.subprocess.Process:
+    env = {**os.environ, "CHATMAID_API_KEY": key, "CHATMAID_BASE_URL": sandbox.base_url}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatmaid_async", "batch", str(rows), "--out", str(out),
+        "--from", PHONE, "--rate", f"{LIMIT.requests}/{LIMIT.per:g}", "--no-progress",
+        "--concurrency", str(CONCURRENCY), *extra,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+def line_count(out: Path) -> int:
+    return len(out.read_text(encoding="utf-8").splitlines()) if out.exists() else 0
+
+
+async def wait_for_records(out: Path, count: int, process: asyncio.subprocess.Process) -> None:
+    while line_count(out) < count:
+        assert process.returncode is None, "the batch ended before it could be stopped"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_batch_killed_halfway_and_resumed_sends_every_row_exactly_once(
+    tmp_path: Path,
+) -> None:
+    rows, out = tmp_path / "rows.csv", tmp_path / "out.jsonl"
+    write_rows(rows)
+
+    async with Sandbox() as sandbox:
+        sandbox.add_phone(PHONE, connected=True)
+        key = sandbox.create_key(rate_limit=LIMIT)
+
+        first = await start_batch(rows, out, sandbox, key)
+        await wait_for_records(out, 120, first)
+        first.kill()
+        await first.communicate()
+        # Let the server finish requests that arrived just before the kill.
+        await asyncio.sleep(0.2)
+        created_at_kill = sandbox.counters.messages_created
+        recorded_at_kill = sum(1 for r in complete_records(out) if r["ok"])
+
+        second = await start_batch(rows, out, sandbox, key, "--resume")
+        stdout, stderr = await second.communicate()
+        counters = sandbox.counters
+
+    assert first.returncode == -signal.SIGKILL
+    assert second.returncode == EXIT_BATCH_FAILED, stderr.decode()
+    assert recorded_at_kill < VALID
+    # The kill lost at most the records of the sends in flight...
+    assert 0 <= created_at_kill - recorded_at_kill <= CONCURRENCY
+    # ...and resending those found the messages the server already had.
+    assert counters.messages_created == VALID
+    assert counters.duplicates_prevented == created_at_kill - recorded_at_kill
+    assert counters.rate_limited_total == 0
+    records = complete_records(out)
+    assert Counter(r["id"] for r in records) == Counter(
+        [f"r{n:04d}" for n in range(VALID)] + [f"bad{n}" for n in range(BAD)]
+    )
+    assert sum(1 for r in records if r["ok"]) == VALID
+    assert f"{VALID - recorded_at_kill} requests" in stdout.decode()
+
+
+async def test_ctrl_c_stops_cleanly_with_what_finished_recorded(tmp_path: Path) -> None:
+    rows, out = tmp_path / "rows.csv", tmp_path / "out.jsonl"
+    write_rows(rows)
+
+    async with Sandbox() as sandbox:
+        sandbox.add_phone(PHONE, connected=True)
+        key = sandbox.create_key(rate_limit=LIMIT)
+
+        batch = await start_batch(rows, out, sandbox, key)
+        await wait_for_records(out, 50, batch)
+        batch.send_signal(signal.SIGINT)
+        stdout, stderr = await batch.communicate()
+        await asyncio.sleep(0.2)
+        created = sandbox.counters.messages_created
+        await asyncio.sleep(0.3)
+        created_later = sandbox.counters.messages_created
+
+    assert batch.returncode == EXIT_INTERRUPTED, stderr.decode()
+    text = out.read_text(encoding="utf-8")
+    assert text.endswith("\n")
+    records = [json.loads(line) for line in text.splitlines()]
+    assert len({r["id"] for r in records}) == len(records) < VALID
+    # Sends stopped with the command; at most those in flight were created unrecorded.
+    assert created_later == created
+    assert 0 <= created - len(records) <= CONCURRENCY
+    assert "Batch interrupted" in stdout.decode()
+    assert "interrupted" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
