@@ -173,15 +173,22 @@ async def test_aiohttp_worker_survives_a_failing_handler(caplog: pytest.LogCaptu
 
 # --- the README snippet --------------------------------------------------------------------
 
-SNIPPET = EXAMPLES.parent / "docs_snippets" / "webhooks.md"
+README = EXAMPLES.parent / "README.md"
+
+
+def _webhooks_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("\n## Webhooks")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
 
 
 def _snippet_block(marker: str) -> dict[str, Any]:
-    """Run the snippet's python block that contains ``marker``; return its namespace."""
-    blocks = re.findall(r"```python\n(.*?)```", SNIPPET.read_text(encoding="utf-8"), re.DOTALL)
+    """Run the README's webhooks python block that contains ``marker``; return its namespace."""
+    blocks = re.findall(r"```python\n(.*?)```", _webhooks_section(), re.DOTALL)
     (code,) = [block for block in blocks if marker in block]
     namespace: dict[str, Any] = {"__name__": "webhooks_snippet"}
-    exec(compile(code, str(SNIPPET), "exec"), namespace)
+    exec(compile(code, str(README), "exec"), namespace)
     return namespace
 
 

@@ -125,7 +125,7 @@ def test_a_session_without_pytest_asyncio_still_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-SNIPPET = Path(__file__).resolve().parents[2] / "docs_snippets" / "sandbox.md"
+SNIPPET = Path(__file__).resolve().parents[2] / "README.md"
 SNIPPET_FILE = re.compile(r"<!-- file: (?P<name>[\w.]+) -->\n```python\n(?P<code>.*?)```", re.S)
 
 USER_TEST = """
