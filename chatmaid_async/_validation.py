@@ -34,8 +34,9 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 64
 MAX_PAGE_SIZE = 100
 PERIODS = ("day", "week", "month")
 
-E164 = re.compile(r"\+[1-9]\d{6,14}")
-GROUP_JID = re.compile(r"\d+(?:-\d+)?@g\.us")
+# ASCII digits only: \d would let Arabic-Indic and other digits through to a 400.
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+GROUP_JID = re.compile(r"[0-9]+(?:-[0-9]+)?@g\.us")
 # A dashboard id or message id: printable, no whitespace; the API defines no stricter format.
 _TOKEN = re.compile(r"[^\s/?#]+")
 

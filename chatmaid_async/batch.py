@@ -138,7 +138,19 @@ async def _send_one(
         return SendResult(item_id, error=exc)
     except (TypeError, KeyError) as exc:
         return SendResult(item_id, error=ValidationError("item", f"malformed item: {exc}"))
+
+    if _is_another_message(message, request):
+        # The key was spent on an earlier item with this id; this item's message never went.
+        rule = f"repeats the id of an earlier, different message ({message.id}); not sent"
+        return SendResult(item_id, error=ValidationError("id", rule))
     return SendResult(item_id, message=message)
+
+
+def _is_another_message(message: Message, request: SendRequest) -> bool:
+    # The server answers a reused idempotency key with the message it stored under it.
+    differs_to = message.to is not None and message.to != request.to
+    differs_content = message.content is not None and message.content != (request.content or "")
+    return differs_to or differs_content
 
 
 def _item_id(item: object) -> str:

@@ -153,6 +153,9 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(exc, request.path)
     except web.HTTPException as exc:
         return _http_exception_response(exc, request)
+    except ConnectionResetError:
+        # The client hung up mid-request (it cancelled or timed out): no fault of the handler.
+        return _client_left(request)
     except Exception:
         logger.exception("sandbox handler failed on %s", route_template(request))
         error = ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, ["Internal server error"])
@@ -196,6 +199,16 @@ def _record_outcome(ctx: Context, state: RequestState, status: int) -> None:
         ctx.counters.count_validation_error(key.key if key else None)
     if key is not None and not key.revoked:
         ctx.store.record_api_request(key.environment, status < HTTPStatus.BAD_REQUEST, time.time())
+
+
+def _client_left(request: web.Request) -> web.Response:
+    """Answer nothing to a client that closed its connection before the request was read."""
+    logger.debug("client left during %s", route_template(request) or "unmatched route")
+    state = _STATE.get()
+    if state is not None:
+        state.dropped = True
+    # As in _drop: aiohttp's attempt to write this to the closed transport fails quietly.
+    return web.Response(status=HTTPStatus.NO_CONTENT)
 
 
 def _drop(request: web.Request, state: RequestState) -> web.Response:
