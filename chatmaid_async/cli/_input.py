@@ -7,6 +7,7 @@ code, so the batch records it as a failure instead of stopping.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from collections.abc import Iterator, Mapping
@@ -65,7 +66,7 @@ def detect_format(path: Path, requested: str | None) -> Format:
 
 def count_rows(path: Path, fmt: Format) -> int:
     """How many data rows the file holds; one streaming pass, for the progress bar's total."""
-    with _open(path) as handle:
+    with _open(path) as handle, _utf8_only(path):
         if fmt == "csv":
             reader = csv.reader(handle)
             next(reader, None)
@@ -79,11 +80,21 @@ def read_rows(path: Path, fmt: Format, default_from: str | None) -> Iterator[Row
     ``default_from`` is the sender for rows without a ``from`` value. Raises
     :class:`InputError` before the first row when a CSV header lacks required columns.
     """
-    with _open(path) as handle:
+    with _open(path) as handle, _utf8_only(path):
         if fmt == "csv":
             yield from _csv_rows(handle, default_from)
         else:
             yield from _jsonl_rows(handle, default_from)
+
+
+@contextlib.contextmanager
+def _utf8_only(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path} is not UTF-8 (byte {exc.start}); save it as UTF-8 and run again"
+        ) from None
 
 
 def _open(path: Path) -> TextIO:

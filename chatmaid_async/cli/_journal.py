@@ -99,28 +99,47 @@ def failure_reason(record: Record) -> str:
 
 
 def recorded_ids(path: Path) -> set[str]:
-    """The ids that already have a record in ``path`` (empty if it does not exist)."""
-    ids: set[str] = set()
+    """The ids whose latest record in ``path`` settles them (empty if it does not exist).
+
+    A row is settled once sent, or refused for good (a bad row, a 4xx). A row whose latest
+    record is a transient failure (429, 408, 5xx, a dropped connection, a timeout) is not:
+    ``--resume`` sends it again, and its idempotency key makes that safe whether or not the
+    first attempt reached the API.
+    """
+    latest: dict[str, bool] = {}
     try:
         handle = path.open(encoding="utf-8")
     except FileNotFoundError:
-        return ids
+        return set()
     with handle:
         for line in handle:
-            item_id = _id_of(line)
-            if item_id is not None:
-                ids.add(item_id)
-    return ids
+            record = _record_of(line)
+            if record is not None:
+                latest[record["id"]] = _settles(record)
+    return {item_id for item_id, settled in latest.items() if settled}
 
 
-def _id_of(line: str) -> str | None:
+def _record_of(line: str) -> Record | None:
     # The last line may have been cut short by a kill; it has no valid record then.
     try:
         record = json.loads(line)
     except ValueError:
         return None
-    item_id = record.get("id") if isinstance(record, dict) else None
-    return item_id if isinstance(item_id, str) else None
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        return None
+    return record
+
+
+def _settles(record: Record) -> bool:
+    if record.get("ok"):
+        return True
+    error = record.get("error")
+    code = str(error.get("code", "")) if isinstance(error, dict) else ""
+    return code not in _TRANSIENT_CODES and not code.startswith("http_5")
+
+
+# Failures worth sending again on --resume (5xx codes are matched by prefix).
+_TRANSIENT_CODES = frozenset({"http_408", "http_429", "timeout", "connection_error"})
 
 
 class Journal:

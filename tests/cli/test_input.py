@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -139,3 +140,35 @@ def test_recorded_ids_ignore_a_line_cut_short_by_a_kill(tmp_path: Path) -> None:
         journal.append({"id": "c", "ok": True})
     assert recorded_ids(out) == {"a", "c"}
     assert out.read_text().splitlines()[-1] == '{"id": "c", "ok": true}'
+
+
+def test_resume_settles_sent_and_refused_rows_and_retries_transient_failures(
+    tmp_path: Path,
+) -> None:
+    def failed(item_id: str, code: str, kind: str) -> str:
+        return json.dumps({"id": item_id, "ok": False, "error": {"type": kind, "code": code}})
+
+    lines = [
+        json.dumps({"id": "sent", "ok": True}),
+        failed("bad-row", "invalid_to", "RejectedRow"),
+        failed("refused", "http_400", "BadRequestError"),
+        failed("server-down", "http_503", "InternalServerError"),
+        failed("dropped", "connection_error", "APIConnectionError"),
+        failed("slow", "timeout", "APITimeoutError"),
+        failed("limited", "http_429", "RateLimitError"),
+        failed("later-sent", "http_502", "InternalServerError"),
+        json.dumps({"id": "later-sent", "ok": True}),
+    ]
+    out = write(tmp_path, "out.jsonl", "\n".join(lines) + "\n")
+
+    assert recorded_ids(out) == {"sent", "bad-row", "refused", "later-sent"}
+
+
+def test_a_file_that_is_not_utf8_is_an_input_error_not_a_crash(tmp_path: Path) -> None:
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_bytes(b"id,to,content\r\n1,+15557654321,caf\xe9\r\n")
+
+    with pytest.raises(InputError, match="not UTF-8"):
+        count_rows(legacy, "csv")
+    with pytest.raises(InputError, match="not UTF-8"):
+        list(read_rows(legacy, "csv", "+15550100000"))
