@@ -7,7 +7,7 @@ import ipaddress
 import math
 import os
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -18,8 +18,8 @@ import attrs
 from chatmaid_async import _limiter
 from chatmaid_async._limits import Limiter, LimiterBackend, RateLimit, key_fingerprint, redact_key
 from chatmaid_async._retry import RetryPolicy
-from chatmaid_async._transport import Envelope, RequestOptions, Transport
-from chatmaid_async.errors import ChatmaidError, ConfigurationError
+from chatmaid_async._transport import CLOSED_MESSAGE, Envelope, RequestOptions, Transport
+from chatmaid_async.errors import ClientClosedError, ConfigurationError
 from chatmaid_async.resources.account import AccountResource
 from chatmaid_async.resources.groups import GroupsResource
 from chatmaid_async.resources.messages import MessagesResource
@@ -32,6 +32,8 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_CONNECTIONS = 100
 KEY_PREFIXES = {"sk_test_": "test", "sk_live_": "live"}
+# Far above any real key; a longer value is a mistake (a pasted file), not a key.
+MAX_KEY_LENGTH = 256
 
 _UNSET: Any = object()
 
@@ -69,6 +71,7 @@ class Chatmaid:
         self.environment: Literal["test", "live"] = _environment(key)
         self.base_url = _resolve_base_url(base_url, self.environment)
         self.rate_limit = RateLimit() if rate_limit is _UNSET else rate_limit
+        _check_collaborators(self.rate_limit, retry, session, rate_limiter, max_connections)
 
         self._options = RequestOptions(
             timeout=_positive("timeout", timeout),
@@ -168,7 +171,7 @@ class Chatmaid:
 
     close = aclose
 
-    async def _request(
+    def _request(
         self,
         method: str,
         endpoint: str,
@@ -177,10 +180,11 @@ class Chatmaid:
         query: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> Envelope:
+    ) -> Awaitable[Envelope]:
+        # The transport's call is handed on, not awaited: the resource's await drives it.
         if self._transport.closed:
-            raise ChatmaidError("this Chatmaid client is closed; create a new one")
-        return await self._transport.request(
+            raise ClientClosedError(CLOSED_MESSAGE)
+        return self._transport.request(
             method,
             endpoint,
             path_params,
@@ -204,12 +208,44 @@ def _resolve_key(api_key: str | None) -> str:
         raise ConfigurationError(
             "the API key must start with sk_test_ or sk_live_ (the key itself is not shown)"
         )
-    if len(key) <= len("sk_test_") or not key.isprintable() or any(c.isspace() for c in key):
+    if not _is_well_formed(key):
         raise ConfigurationError(
-            f"the API key {redact_key(key)} is malformed: it is empty after its prefix or "
-            "holds spaces, newlines or control characters"
+            f"the API key {redact_key(key)} is malformed: it must be 9 to {MAX_KEY_LENGTH} "
+            "printable ASCII characters without spaces"
         )
     return key
+
+
+def _check_collaborators(
+    rate_limit: object,
+    retry: object,
+    session: object,
+    rate_limiter: object,
+    max_connections: object,
+) -> None:
+    # Wrong types here would otherwise surface as a bare TypeError on the first request.
+    expected = (
+        ("rate_limit", rate_limit, RateLimit, "a RateLimit or None"),
+        ("retry", retry, RetryPolicy, "a RetryPolicy or None"),
+        ("session", session, aiohttp.ClientSession, "an aiohttp.ClientSession or None"),
+        ("rate_limiter", rate_limiter, LimiterBackend, "a limiter backend or None"),
+    )
+    for name, value, kind, wanted in expected:
+        if value is not None and not isinstance(value, kind):
+            raise ConfigurationError(f"{name} must be {wanted}, not {type(value).__name__}")
+    if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+        raise ConfigurationError("max_connections must be a whole number")
+    if max_connections < 1:
+        raise ConfigurationError(f"max_connections must be 1 or more, got {max_connections}")
+
+
+def _is_well_formed(key: str) -> bool:
+    return (
+        len("sk_test_") < len(key) <= MAX_KEY_LENGTH
+        and key.isascii()
+        and key.isprintable()
+        and not any(c.isspace() for c in key)
+    )
 
 
 def _environment(key: str) -> Literal["test", "live"]:
@@ -227,6 +263,10 @@ def _resolve_base_url(base_url: str | None, environment: str) -> str:
         raise ConfigurationError(f"base_url must be an http(s) URL, got {url!r}")
     if parts.query or parts.fragment:
         raise ConfigurationError("base_url must not carry a query or fragment")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError(
+            "base_url must not carry a user or password; the API key is the only credential"
+        )
     if environment == "live" and parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigurationError(
             "refusing to send a live key over plain http to a remote host; use https"

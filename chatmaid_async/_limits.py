@@ -9,6 +9,7 @@ the server pushes back. The in-process backend lives in ``_limiter``; the Redis 
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -40,8 +41,9 @@ class RateLimit:
 
     @per.validator
     def _check_per(self, _: attrs.Attribute[float], value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"per must be a positive number of seconds, got {value!r}")
+        valid = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not valid or not 0 < value < math.inf:
+            raise ValueError(f"per must be a positive, finite number of seconds, got {value!r}")
 
     @property
     def min_spacing(self) -> float:

@@ -17,16 +17,16 @@ import logging
 import platform
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 import aiohttp
 import attrs
-import tenacity
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from chatmaid_async import _retry
-from chatmaid_async._limits import Limiter, Permit, redact_key
+from chatmaid_async._limits import Limiter, redact_key
 from chatmaid_async._retry import RetryPolicy
 from chatmaid_async._timestamps import parse_timestamp
 from chatmaid_async._version import __version__
@@ -36,11 +36,15 @@ from chatmaid_async.errors import (
     APIStatusError,
     APITimeoutError,
     ChatmaidError,
+    ClientClosedError,
     DecodingError,
     LoopMismatchError,
     RateLimitError,
     error_class_for_status,
 )
+
+if TYPE_CHECKING:
+    import tenacity
 
 __all__ = ["Envelope", "RequestOptions", "Transport"]
 
@@ -51,6 +55,9 @@ USER_AGENT = (
     f"Python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
 )
 _REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid")
+CLOSED_MESSAGE = "this Chatmaid client is closed; create a new one"
+# One encoder for every body: json.dumps builds a new one on each call given separators.
+_JSON_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 @attrs.frozen(slots=True)
@@ -77,8 +84,8 @@ class Envelope:
     pagination: Any = None
 
 
-@attrs.frozen(slots=True)
-class _Request:
+class _Request(NamedTuple):
+    # A tuple, not an attrs class: one is built per call, and a frozen attrs init costs more.
     method: str
     endpoint: str
     url: URL
@@ -108,12 +115,20 @@ class Transport:
         self._loop_guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
         self._sleep = sleep
         self._closed = False
-        self._headers = {
+        self._key_bytes = api_key.encode()
+        self._key_label = redact_key(api_key).encode()
+        # Built once: aiohttp takes a multidict as it is, a dict it converts on every request.
+        headers = {
             "Authorization": f"Bearer {api_key}",
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
-        self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        self._headers = CIMultiDictProxy(CIMultiDict(headers))
+        self._json_headers = CIMultiDictProxy(
+            CIMultiDict({**headers, "Content-Type": "application/json"})
+        )
+        # URLs of endpoints without path parameters or query, by template (a handful).
+        self._static_urls: dict[str, URL] = {}
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._sessions)} session(s)"
@@ -129,7 +144,7 @@ class Transport:
         """The key's limiter, or None when pacing is off."""
         return self._limiter
 
-    async def request(
+    def request(
         self,
         method: str,
         endpoint: str,
@@ -139,26 +154,28 @@ class Transport:
         query: Mapping[str, str | int | None] | None = None,
         body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> Envelope:
-        """Run one API call: pace, send, retry as the policy says, decode.
+    ) -> Awaitable[Envelope]:
+        """One API call to await: pace, send, retry as the policy says, decode.
 
         ``endpoint`` is the path template (``/v1/messages/{}``); ``path_params`` fill it,
-        percent-encoded. Raises :class:`ChatmaidError` subclasses only.
+        percent-encoded. Raises :class:`ChatmaidError` subclasses only. The call's coroutine
+        is handed back rather than awaited here, so there is one frame fewer to pass through
+        each time the call resumes.
         """
         if self._closed:
-            raise ChatmaidError("this Chatmaid client is closed; create a new one")
+            raise ClientClosedError(CLOSED_MESSAGE)
 
         request = _Request(
             method=method,
             endpoint=endpoint,
             url=self._url(endpoint, path_params, query),
-            body=json.dumps(body, separators=(",", ":")).encode() if body is not None else None,
+            body=_JSON_ENCODER.encode(body).encode() if body is not None else None,
             idempotency_key=idempotency_key,
         )
         call = self._call(request, options)
         if options.deadline is None:
-            return await call
-        return await _within_deadline(call, options.deadline, request)
+            return call
+        return _within_deadline(call, options.deadline, request)
 
     async def aclose(self) -> None:
         """Close the sessions this transport opened; a caller's session is left open."""
@@ -180,7 +197,10 @@ class Transport:
             first_failure: ChatmaidError | None = exc
 
         # The first attempt failed in a retryable way: tenacity runs the remaining attempts,
-        # starting by re-raising that failure so its wait and logging apply uniformly.
+        # starting by re-raising that failure so its wait and logging apply uniformly. It is
+        # imported here, as a call that succeeds at once never needs it.
+        import tenacity
+
         retrier = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(options.retry.max_retries + 1),
             wait=_Wait(options.retry),
@@ -201,7 +221,13 @@ class Transport:
 
     async def _attempt(self, request: _Request, options: RequestOptions, attempt: int) -> Envelope:
         session = await self._session()
-        permit = await self._take_slot(request)
+        # No limiter, no await: pacing off costs nothing. The limiter logs long waits itself.
+        permit = await self._limiter.acquire() if self._limiter is not None else None
+        if self._closed:
+            # Closed while this call waited for a slot or between attempts: send nothing more.
+            if permit is not None:
+                await permit.release(sent=False)
+            raise ClientClosedError(CLOSED_MESSAGE)
         started = time.monotonic()
         status: int | None = None
         # Counted as sent unless the connection provably never opened: the guarantee of at
@@ -239,15 +265,28 @@ class Transport:
                     time.monotonic() - started,
                 )
 
-        await self._follow_quota(headers, options.retry)
+        if self._limiter is not None:
+            await self._follow_quota(self._limiter, headers, options.retry)
         if 200 <= status < 300:
-            return _decode_success(request, status, headers, payload)
-        error = _status_error(request, status, headers, payload)
+            try:
+                return _decode_success(request, status, headers, payload)
+            except ChatmaidError:
+                if self._key_bytes not in payload:
+                    raise
+            # The failure quotes the body, and the body quoted the key: fail on a redacted copy.
+            return _decode_success(request, status, headers, self._without_key(payload))
+        error = _status_error(request, status, headers, self._without_key(payload))
         if isinstance(error, RateLimitError):
             await self._pause_key(error, options.retry)
         raise error
 
+    def _without_key(self, payload: bytes) -> bytes:
+        # A proxy or debug page may echo the request's headers back in an error body.
+        return payload.replace(self._key_bytes, self._key_label)
+
     async def _session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError(CLOSED_MESSAGE)
         loop = asyncio.get_running_loop()
         if self._caller_session is not None:
             return self._checked_caller_session(loop)
@@ -255,9 +294,10 @@ class Transport:
         session = self._sessions.get(loop)
         if session is None or session.closed:
             await self._close_sessions_of_finished_loops()
+            # No skip_auto_headers: every body is sent with its Content-Type already, and a
+            # skip list makes aiohttp build a multidict on every request.
             session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections),
-                skip_auto_headers=("Content-Type",),
+                connector=aiohttp.TCPConnector(limit=self._max_connections)
             )
             self._sessions[loop] = session
             await self._close_with_loop(loop, session)
@@ -302,18 +342,12 @@ class Transport:
             self._loop_guards.pop(loop, None)
             await _close_quietly(self._sessions.pop(loop))
 
-    async def _take_slot(self, request: _Request) -> Permit | None:
-        if self._limiter is None:
-            return None
-        # The limiter logs waits longer than a second at INFO itself.
-        return await self._limiter.acquire()
-
-    async def _follow_quota(self, headers: Mapping[str, str], policy: RetryPolicy) -> None:
-        if self._limiter is None:
-            return
+    async def _follow_quota(
+        self, limiter: Limiter, headers: Mapping[str, str], policy: RetryPolicy
+    ) -> None:
         hold = _retry.parse_rate_limit_reset(headers)
         if hold is not None:
-            await self._limiter.hold(min(hold, policy.max_retry_wait))
+            await limiter.hold(min(hold, policy.max_retry_wait))
 
     async def _pause_key(self, error: RateLimitError, policy: RetryPolicy) -> None:
         # Every request on this key waits out the server's hint, not only the one that got it;
@@ -322,6 +356,19 @@ class Transport:
             await self._limiter.hold(min(error.retry_after, policy.max_retry_wait))
 
     def _url(
+        self,
+        endpoint: str,
+        path_params: tuple[str, ...],
+        query: Mapping[str, str | int | None] | None,
+    ) -> URL:
+        if path_params or query:
+            return self._build_url(endpoint, path_params, query)
+        url = self._static_urls.get(endpoint)
+        if url is None:
+            url = self._static_urls[endpoint] = self._build_url(endpoint, (), None)
+        return url
+
+    def _build_url(
         self,
         endpoint: str,
         path_params: tuple[str, ...],
@@ -352,7 +399,7 @@ class Transport:
         )
 
 
-class _Wait(tenacity.wait.wait_base):
+class _Wait:
     """tenacity wait: the server's Retry-After when given, else exponential full jitter."""
 
     def __init__(self, policy: RetryPolicy) -> None:
@@ -413,7 +460,8 @@ def _decode_success(
         raise DecodingError(request.endpoint, f"HTTP {status} with an empty body")
     try:
         document = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: a body nested deeper than the parser's stack (hostile or broken).
         raise DecodingError(
             request.endpoint, f"HTTP {status} body is not JSON: {_snippet(payload)!r}"
         ) from None
@@ -458,7 +506,7 @@ def _status_error(
 def _json_or_none(payload: bytes) -> object:
     try:
         return json.loads(payload) if payload.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

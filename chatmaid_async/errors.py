@@ -22,6 +22,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ChatmaidError",
+    "ClientClosedError",
     "ConfigurationError",
     "DecodingError",
     "InternalServerError",
@@ -42,6 +43,10 @@ BODY_SNIPPET_CHARS = 1024
 
 class ChatmaidError(Exception):
     """Base class of every error the SDK raises on purpose."""
+
+
+class ClientClosedError(ChatmaidError, RuntimeError):
+    """A call was made on, or was still running when someone closed, a closed client."""
 
 
 class ConfigurationError(ChatmaidError):

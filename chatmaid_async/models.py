@@ -9,7 +9,9 @@ status or connection state the server adds later is kept as its plain string.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+import functools
+import re
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -38,11 +40,14 @@ __all__ = [
     "PhoneNumberStatus",
     "Usage",
     "decode",
+    "decode_sent",
 ]
 
 T = TypeVar("T")
 
 _RAW = "__raw__"
+_IDEMPOTENCY_KEY = "idempotencyKey"
+_StructureHook = Callable[[Any, Any], Any]
 
 
 class MessageStatus(str, enum.Enum):
@@ -285,7 +290,15 @@ def _camel(name: str) -> str:
 _RENAMES = {"from_number": "from"}
 
 
+# The API's own timestamp shape: UTC, milliseconds, "Z".
+_API_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
 def _structure_datetime(value: Any, _: type) -> datetime:
+    # Every message carries several stamps in the API's one shape; for it, this is the exact
+    # text parse_timestamp would hand to fromisoformat, without its two regex passes.
+    if isinstance(value, str) and _API_TIMESTAMP.fullmatch(value):
+        return datetime.fromisoformat(value[:23] + "000+00:00")
     return parse_timestamp(value)
 
 
@@ -315,6 +328,36 @@ def _structure_bool(value: Any, _: type) -> bool:
     return value
 
 
+def _structure_raw(value: Any, _: type) -> dict[str, Any]:
+    # The server's object as it came: a shallow copy, not a per-key structuring pass.
+    return dict(value)
+
+
+# Model fields reach their hooks only when present and not null (see _fields), so an
+# optional scalar needs no None check: its plain hook skips cattrs' Optional dispatch per call.
+_OPTIONAL_SCALAR_HOOKS: dict[Any, _StructureHook] = {
+    datetime | None: _structure_datetime,
+    str | None: _structure_str,
+    int | None: _structure_int,
+    bool | None: _structure_bool,
+}
+_MODELS = (
+    Message,
+    InboundMessage,
+    Group,
+    PhoneNumber,
+    PhoneNumberStatus,
+    AccountStats,
+    Account,
+    MessageCounts,
+    ApiRequestCounts,
+    Usage,
+    Pagination,
+)
+# Each model's structure function, which takes the null-free fields (see _fields).
+_STRUCTURE_FNS: dict[type, _StructureHook] = {}
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     converter.register_structure_hook(datetime, _structure_datetime)
@@ -323,50 +366,102 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(bool, _structure_bool)
     converter.register_structure_hook_func(lambda t: t == list[str], _structure_str_list)
 
-    for cls in (
-        Message,
-        InboundMessage,
-        Group,
-        PhoneNumber,
-        PhoneNumberStatus,
-        AccountStats,
-        Account,
-        MessageCounts,
-        ApiRequestCounts,
-        Usage,
-        Pagination,
-    ):
+    for cls in _MODELS:
         _register_model(converter, cls)
     return converter
 
 
 def _register_model(converter: cattrs.Converter, cls: type) -> None:
-    renames = {
-        a.name: override(rename=_RAW if a.name == "raw" else _RENAMES.get(a.name, _camel(a.name)))
-        for a in attrs.fields(cls)
-    }
-    structure: Any = make_dict_structure_fn(cls, converter, **renames)  # type: ignore[arg-type]
-    has_raw = "raw" in renames
+    overrides = _field_overrides(cls)
+    structure = _structure_fn(converter, cls, overrides)
+    _STRUCTURE_FNS[cls] = structure
+    keep_raw = "raw" in overrides
 
     def hook(value: Any, _: type) -> Any:
-        if not isinstance(value, Mapping):
-            raise TypeError(f"expected an object, got {type(value).__name__}")
-        # JSON null means absent: drop it so attrs defaults apply, then keep the original.
-        present = {k: v for k, v in value.items() if v is not None}
-        if has_raw:
-            present[_RAW] = value
-        return structure(present, cls)
+        return structure(_fields(value, keep_raw=keep_raw), cls)
 
     converter.register_structure_hook(cls, hook)
 
 
-_converter = _make_converter()
+def _field_overrides(cls: type) -> dict[str, Any]:
+    attrs.resolve_types(cls)
+    overrides = {}
+    for field in attrs.fields(cls):
+        if field.name == "raw":
+            overrides[field.name] = override(rename=_RAW, struct_hook=_structure_raw)
+            continue
+        name = _RENAMES.get(field.name, _camel(field.name))
+        hook = _OPTIONAL_SCALAR_HOOKS.get(field.type)
+        overrides[field.name] = override(rename=name, struct_hook=hook)
+    return overrides
+
+
+def _structure_fn(
+    converter: cattrs.Converter, cls: type, overrides: dict[str, Any]
+) -> _StructureHook:
+    # Answers that decode cleanly take cattrs' lean function (no per-field error bookkeeping);
+    # a failure runs the detailed one, built on first need, for the message naming each field.
+    lean: _StructureHook = make_dict_structure_fn(
+        cls, converter, _cattrs_detailed_validation=False, **overrides
+    )
+    detailed: list[_StructureHook] = []
+
+    def structure(fields: dict[str, Any], _: type) -> Any:
+        try:
+            return lean(fields, cls)
+        except Exception:
+            if not detailed:
+                detailed.append(make_dict_structure_fn(cls, converter, **overrides))
+            return detailed[0](fields, cls)
+
+    return structure
+
+
+def _fields(value: Any, *, keep_raw: bool) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    # JSON null means absent: drop it so attrs defaults apply, then keep the original.
+    present = {k: v for k, v in value.items() if v is not None}
+    if keep_raw:
+        present[_RAW] = value
+    return present
+
+
+@functools.cache
+def _converter() -> cattrs.Converter:
+    # Built on first use: generating the structure functions is most of this module's import
+    # time, and an import that never decodes (the CLI's --help, a webhook receiver) skips it.
+    return _make_converter()
+
+
+def _structure_of(cls: type) -> _StructureHook:
+    _converter()  # builds, on first use, the structure functions it registers
+    return _STRUCTURE_FNS[cls]
 
 
 def decode(value: Any, cls: type[T], endpoint: str) -> T:
     """Turn a decoded JSON value into ``cls``; raise :class:`DecodingError` naming the field."""
     try:
-        return _converter.structure(value, cls)
+        return _converter().structure(value, cls)
+    except Exception as exc:
+        raise DecodingError(endpoint, _describe(exc)) from None
+
+
+def decode_sent(value: Any, endpoint: str, idempotency_key: str) -> Message:
+    """Decode a send's answer into a :class:`Message` carrying the key it was sent with.
+
+    The same as ``attrs.evolve(decode(value, Message, endpoint), idempotency_key=...)``,
+    without building the message twice.
+    """
+    if not isinstance(value, Mapping) or value.get(_IDEMPOTENCY_KEY) is not None:
+        # A server that echoes a key gets it checked as any field would be, then replaced.
+        message = decode(value, Message, endpoint)
+        return attrs.evolve(message, idempotency_key=idempotency_key)
+
+    fields = _fields(value, keep_raw=True)
+    fields[_IDEMPOTENCY_KEY] = idempotency_key
+    try:
+        return _structure_of(Message)(fields, Message)  # type: ignore[no-any-return]
     except Exception as exc:
         raise DecodingError(endpoint, _describe(exc)) from None
 

@@ -8,7 +8,7 @@ import pytest
 from aioresponses import aioresponses
 from conftest import BASE, KEY, envelope, sent_requests
 
-from chatmaid_async import DEFAULT_BASE_URL, Chatmaid, ConfigurationError
+from chatmaid_async import DEFAULT_BASE_URL, Chatmaid, ConfigurationError, RateLimit
 
 LIVE_KEY = "sk_live_secretlivekey000000wxyz"
 
@@ -225,3 +225,43 @@ async def test_with_options_view_shares_the_clients_key_and_base_url(
     assert url == f"{BASE}/v1/account"
     assert kwargs["headers"]["Authorization"] == f"Bearer {KEY}"
     assert kwargs["timeout"].total == 5
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"max_connections": "x"}, "max_connections"),
+        ({"max_connections": 0}, "max_connections"),
+        ({"max_connections": -5}, "max_connections"),
+        ({"max_connections": True}, "max_connections"),
+        ({"retry": "x"}, "retry"),
+        ({"session": "x"}, "session"),
+        ({"rate_limit": (10, 1)}, "rate_limit"),
+        ({"rate_limiter": object()}, "rate_limiter"),
+        ({"base_url": "https://user:pw@api.example"}, "base_url"),
+    ],
+)
+def test_wrong_settings_fail_at_construction_naming_the_setting(
+    options: dict[str, object], named: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=named) as caught:
+        Chatmaid(KEY, **options)  # type: ignore[arg-type]
+
+    assert "pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["sk_test_caf\u00e9" + "x" * 10, "sk_test_" + "x" * 300],
+    ids=["non-ascii", "too-long"],
+)
+def test_keys_that_cannot_be_real_fail_at_construction(key: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Chatmaid(key)
+
+    assert key not in str(caught.value)
+
+
+def test_a_rate_limit_window_must_be_finite() -> None:
+    with pytest.raises(ValueError, match="per"):
+        RateLimit(10, per=float("inf"))

@@ -472,3 +472,25 @@ def test_f12_a_dropped_unclosed_client_gives_at_most_a_resource_warning(
     assert raised <= {"ResourceWarning"}, result.stderr
     for noise in ("Event loop is closed", "Task exception was never retrieved", "destroyed"):
         assert noise not in result.stderr
+
+
+async def test_calls_waiting_for_a_slot_when_the_client_closes_fail_and_send_nothing() -> None:
+    from chatmaid_async import ClientClosedError, RateLimit
+    from chatmaid_async.sandbox import Sandbox
+
+    async with Sandbox() as sandbox:
+        phone = sandbox.add_phone("+15550100000")
+        key = sandbox.create_key()
+        client = Chatmaid(key, base_url=sandbox.base_url, rate_limit=RateLimit(1, per=0.3))
+        calls = [
+            asyncio.ensure_future(client.messages.send(phone, "+15557654321", content="hi"))
+            for _ in range(3)
+        ]
+        await asyncio.sleep(0.1)  # the first has gone; the other two wait for a slot
+
+        await client.aclose()
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+
+        assert not isinstance(outcomes[0], BaseException)
+        assert all(isinstance(outcome, ClientClosedError) for outcome in outcomes[1:])
+        assert sandbox.counters.messages_created == 1

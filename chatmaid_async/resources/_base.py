@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
 from chatmaid_async._transport import Envelope
@@ -13,7 +13,7 @@ __all__ = ["Requester", "Resource"]
 class Requester(Protocol):
     """The client side of a resource: sends one API call with the client's options."""
 
-    async def _request(
+    def _request(
         self,
         method: str,
         endpoint: str,
@@ -22,7 +22,7 @@ class Requester(Protocol):
         query: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> Envelope: ...
+    ) -> Awaitable[Envelope]: ...
 
 
 class Resource:

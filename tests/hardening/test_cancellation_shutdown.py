@@ -216,14 +216,6 @@ async def test_closing_the_client_during_a_batch_gives_every_item_one_result(
     assert keys == sorted(idempotency_key_for(item.id) for item in items)
 
 
-CLOSED_RETRY_BUG = (
-    "BUG: after aclose(), a call already running retries its failed attempt: "
-    "Transport._attempt/_session opens a new aiohttp session on the closed transport, sends "
-    "the request, and that session is never closed"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=CLOSED_RETRY_BUG)
 async def test_closing_the_client_during_a_batch_sends_nothing_more_and_leaves_no_connection(
     sandbox: Sandbox, key: str, phone: str, slow_sends: None
 ) -> None:
@@ -240,7 +232,6 @@ async def test_closing_the_client_during_a_batch_sends_nothing_more_and_leaves_n
     assert await settled(lambda: server_connections(sandbox) == 0)
 
 
-@pytest.mark.xfail(strict=True, reason=CLOSED_RETRY_BUG)
 async def test_a_call_waiting_to_retry_when_the_client_closes_sends_nothing_more(
     sandbox: Sandbox, key: str, phone: str
 ) -> None:

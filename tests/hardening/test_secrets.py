@@ -394,11 +394,6 @@ async def test_a_fixed_live_key_never_leaks_on_loopback_failures(
     evidence.assert_no_private_data_logged(debug_logs.records)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an error answer that echoes the request's Authorization header puts the key "
-    "into err.messages, str(err) and err.body; the SDK does not scrub its own key",
-)
 async def test_an_error_answer_echoing_the_authorization_header_does_not_leak_the_key(
     evidence: Evidence,
 ) -> None:
