@@ -124,6 +124,9 @@ async def _send_one(
     messages: MessagesResource, item: SendRequest | Mapping[str, Any], namespace: str
 ) -> SendResult:
     item_id = _item_id(item)
+    if not isinstance(_raw_id(item), str) or not item_id.strip():
+        # The id names the idempotency key: 7 and "7" must not collide, nor two missing ids.
+        return SendResult(item_id, error=ValidationError("id", "must be a non-empty string"))
     try:
         request = item if isinstance(item, SendRequest) else SendRequest.from_mapping(item)
         key = request.idempotency_key or idempotency_key_for(item_id, namespace)
@@ -150,13 +153,20 @@ def _is_another_message(message: Message, request: SendRequest) -> bool:
     # The server answers a reused idempotency key with the message it stored under it.
     differs_to = message.to is not None and message.to != request.to
     differs_content = message.content is not None and message.content != (request.content or "")
-    return differs_to or differs_content
+    # Only when the server echoed mediaUrls: an absent field decodes as [] and proves nothing.
+    echoed_media = message.raw.get("mediaUrls") is not None
+    differs_media = echoed_media and message.media_urls != list(request.media_urls or ())
+    return differs_to or differs_content or differs_media
+
+
+def _raw_id(item: object) -> object:
+    if isinstance(item, SendRequest):
+        return item.id
+    return item.get("id") if isinstance(item, Mapping) else None
 
 
 def _item_id(item: object) -> str:
-    value = item.id if isinstance(item, SendRequest) else None
-    if isinstance(item, Mapping):
-        value = item.get("id")
+    value = _raw_id(item)
     return value if isinstance(value, str) else str(value)
 
 

@@ -218,3 +218,37 @@ def test_the_ids_of_the_results_are_the_ids_of_the_input(
     assert len(results) == len(requests)
     assert {r.id for r in results} == {r.id for r in requests}
     assert sorted(r.id for r in results) == sorted(r.id for r in requests)
+
+
+async def test_items_whose_id_is_not_a_string_are_refused_not_sent(
+    sandbox: Sandbox, client: Chatmaid
+) -> None:
+    phone = PHONE
+    items = [
+        {"id": 7, "from_phone_id": phone, "to": "+15557654321", "content": "a"},
+        {"id": "7", "from_phone_id": phone, "to": "+15557654321", "content": "b"},
+        {"from_phone_id": phone, "to": "+15557654321", "content": "c"},
+    ]
+
+    results = [result async for result in client.messages.send_many(items)]
+
+    refused = [r for r in results if not r.ok]
+    assert len(refused) == 2
+    assert all(isinstance(r.error, ValidationError) and r.error.field == "id" for r in refused)
+    assert sandbox.counters.messages_created == 1
+
+
+async def test_a_repeated_id_with_other_media_is_refused_not_reported_as_sent(
+    sandbox: Sandbox, client: Chatmaid
+) -> None:
+    phone = PHONE
+    base = {"from_phone_id": phone, "to": "+15557654321", "content": "same"}
+    items = [
+        {"id": "dup", **base},
+        {"id": "dup", **base, "media_urls": ["https://cdn.example/a.png"]},
+    ]
+
+    results = [result async for result in client.messages.send_many(items, concurrency=1)]
+
+    assert [r.ok for r in results] == [True, False]
+    assert sandbox.counters.messages_created == 1
