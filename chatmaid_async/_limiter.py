@@ -32,6 +32,7 @@ from collections.abc import Callable
 
 import attrs
 
+from chatmaid_async._aio import resolve, running_loop
 from chatmaid_async._limits import RateLimit
 
 __all__ = [
@@ -160,11 +161,11 @@ class _Waiter:
         if future is None or future.done():
             return True
 
-        if loop is _running_loop():
+        if loop is running_loop():
             future.set_result(None)
             return True
         try:
-            loop.call_soon_threadsafe(_resolve, future)
+            loop.call_soon_threadsafe(resolve, future)
         except RuntimeError:
             return False
         return True
@@ -406,18 +407,6 @@ class SlidingWindowLimiter:
         )
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 async def _sleep(
     loop: asyncio.AbstractEventLoop, future: asyncio.Future[None], delay: float | None
 ) -> None:
@@ -425,7 +414,7 @@ async def _sleep(
     if delay is None:
         await future
         return
-    timer = loop.call_later(delay, _resolve, future)
+    timer = loop.call_later(delay, resolve, future)
     try:
         await future
     finally:

@@ -11,6 +11,7 @@ import contextlib
 from collections import deque
 from collections.abc import Sequence
 
+from chatmaid_async._aio import resolve, running_loop
 from chatmaid_async._limits import Permit
 
 __all__ = ["Line"]
@@ -74,7 +75,7 @@ class Line:
             self._woken = False
             return
         timer = self._timer = self.loop.create_future()
-        handle = self.loop.call_later(delay, _resolve, timer)
+        handle = self.loop.call_later(delay, resolve, timer)
         try:
             await timer
         finally:
@@ -89,26 +90,14 @@ class Line:
             # The head is talking to Redis: it must look again rather than sleep.
             self._woken = True
             return
-        if _running_loop() is self.loop:
-            _resolve(timer)
+        if running_loop() is self.loop:
+            resolve(timer)
             return
         with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(_resolve, timer)
+            self.loop.call_soon_threadsafe(resolve, timer)
 
     def _promote(self) -> None:
         while self.waiters and self.waiters[0].cancelled():
             self.waiters.popleft()
         if self.waiters and not self.waiters[0].done():
             self.waiters[0].set_result(None)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
