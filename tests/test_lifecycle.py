@@ -20,7 +20,7 @@ from aioresponses import aioresponses
 from conftest import BASE, KEY, envelope, sent_requests
 from fastapi import FastAPI, Request
 
-from chatmaid_async import Chatmaid, ChatmaidError, LoopMismatchError
+from chatmaid_async import Chatmaid, ChatmaidError, ClientClosedError, LoopMismatchError
 
 PHONES = [{"id": "ph_1", "phoneNumber": "+15551234567", "connectionStatus": "connected"}]
 ACCOUNT = {"accountId": "acc_1", "name": "Acme", "email": "ops@acme.example"}
@@ -257,10 +257,10 @@ async def test_a_call_on_a_closed_client_raises_a_clear_error_and_sends_nothing(
     client = Chatmaid(KEY, rate_limit=None)
     await client.aclose()
 
-    with pytest.raises(ChatmaidError, match="closed") as caught:
+    with pytest.raises(ClientClosedError, match="closed") as caught:
         await client.phone_numbers.list()
 
-    assert type(caught.value) is ChatmaidError
+    assert isinstance(caught.value, ChatmaidError)
     assert sent_requests(mocked) == []
 
 
@@ -475,7 +475,7 @@ def test_f12_a_dropped_unclosed_client_gives_at_most_a_resource_warning(
 
 
 async def test_calls_waiting_for_a_slot_when_the_client_closes_fail_and_send_nothing() -> None:
-    from chatmaid_async import ClientClosedError, RateLimit
+    from chatmaid_async import RateLimit
     from chatmaid_async.sandbox import Sandbox
 
     async with Sandbox() as sandbox:
