@@ -109,11 +109,16 @@ def write_json(path: Path | None, result: dict[str, Any]) -> None:
         path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A markdown table; the first column is left-aligned, the rest right-aligned."""
+def markdown_table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None
+) -> str:
+    """A markdown table; ``align`` has an ``l`` or ``r`` per column (default: figures after a
+    left-aligned first column)."""
+    align = align or "l" + "r" * (len(headers) - 1)
+    rule = {"l": "---", "r": "---:"}
     lines = [
         "| " + " | ".join(headers) + " |",
-        "|---|" + "---:|" * (len(headers) - 1),
+        "|" + "|".join(rule[side] for side in align) + "|",
     ]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)

@@ -190,21 +190,32 @@ def available_variants() -> dict[str, tuple[Client, str]]:
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    """Every variant, ``args.runs`` rounds, rotating the order so none always runs first."""
+    """Every variant, ``args.runs`` rounds; see :func:`round_order`."""
     variants = available_variants()
     names = list(variants)
     rounds: list[dict[str, dict]] = []
     with minimal_server() as (url, server_pid):
         for number in range(args.runs):
-            shift = number % len(names)
             rounds.append({})
-            for name in names[shift:] + names[:shift]:
+            for name in round_order(names, number):
                 client, loop = variants[name]
                 requests = min(args.requests, FEWER_REQUESTS.get(name, args.requests))
                 rounds[-1][name] = run_on(loop, measure(client, url, server_pid, requests, args))
                 brief = _brief(rounds[-1][name])
                 print(f"  round {number + 1} {name:24} {brief}", file=sys.stderr)
     return summarize(names, rounds, args)
+
+
+def round_order(names: list[str], number: int) -> list[str]:
+    """The baseline and the SDK back to back, taking turns to go first; then the references.
+
+    Load on a shared machine drifts within seconds: measured side by side, the pair meets the
+    same conditions, so their ratio is steadier than if a slow reference ran between them.
+    """
+    pair = [BASELINE, SDK] if number % 2 == 0 else [SDK, BASELINE]
+    others = [name for name in names if name not in pair]
+    shift = number % len(others) if others else 0
+    return pair + others[shift:] + others[:shift]
 
 
 def summarize(names: list[str], rounds: list[dict[str, dict]], args: argparse.Namespace) -> dict:

@@ -16,8 +16,11 @@ for publishing: RESULTS.md says when it was used.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -158,20 +161,34 @@ def run(benchmark: Benchmark, quick: bool, scratch: Path) -> Outcome:
     shown = ["python", f"benchmarks/{benchmark.script}", *arguments]
     print(f"-- {benchmark.name}: {' '.join(shown)}", file=sys.stderr, flush=True)
     started = time.monotonic()
+    # Its own process group, so a timeout also ends the servers and clients it started.
+    child = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
-        completed = subprocess.run(
-            argv, capture_output=True, text=True, timeout=benchmark.timeout, check=False
-        )
+        stdout, stderr = child.communicate(timeout=benchmark.timeout)
     except subprocess.TimeoutExpired:
+        _end_group(child)
         seconds = time.monotonic() - started
         detail = f"no result within {benchmark.timeout:.0f} s"
         return Outcome(benchmark, "timed out", seconds, shown, detail=detail)
 
     seconds = time.monotonic() - started
     data = json.loads(output.read_text()) if output.exists() else None
-    status = "ok" if completed.returncode == 0 else "failed"
-    detail = "" if status == "ok" else _tail(completed.stderr)
-    return Outcome(benchmark, status, seconds, shown, _redact(completed.stdout), detail, data)
+    status = "ok" if child.returncode == 0 else "failed"
+    detail = "" if status == "ok" else _tail(stderr)
+    return Outcome(benchmark, status, seconds, shown, _redact(stdout), detail, data)
+
+
+def _end_group(child: subprocess.Popen[str]) -> None:
+    for signum, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signum)
+        try:
+            child.communicate(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _tail(text: str, lines: int = 15) -> str:
@@ -195,7 +212,7 @@ def summary(outcomes: dict[str, Outcome]) -> str:
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
             rows.append((name, "could not read its results", "", ""))
     headers = ("measure", "result (ratio to the baseline of the same run)", "target", "met")
-    return markdown_table(headers, rows)
+    return markdown_table(headers, rows, align="llll")
 
 
 def _transport_rows(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -319,7 +336,10 @@ def document(outcomes: dict[str, Outcome], facts: dict[str, Any], args: argparse
         "# Benchmark results",
         "",
         f"Written by `{command}` (`nox -s bench`) on {facts['date']}. {mode} Ratios compare "
-        "the SDK with a baseline measured in the same run, on the same machine.",
+        "the SDK with a baseline measured in the same run, on the same machine; where both "
+        "are measured in every round, the ratio is the median of the per-round ratios, so it "
+        "need not equal the ratio of the two medians shown beside it. On shared cores the "
+        "steady figure is CPU time; throughput moves with whatever else the machine runs.",
         "",
         "## Machine",
         "",
@@ -345,7 +365,7 @@ def _machine_table(facts: dict[str, Any]) -> str:
         ("packages", packages),
         ("load average at start (1 / 5 / 15 min)", load),
     ]
-    return markdown_table(("", ""), rows)
+    return markdown_table(("", ""), rows, align="ll")
 
 
 def section(outcome: Outcome) -> list[str]:
@@ -369,7 +389,7 @@ def _runs_table(outcomes: dict[str, Outcome]) -> str:
         (name, outcome.status, f"{outcome.seconds:.0f}", _last_line(outcome.detail))
         for name, outcome in outcomes.items()
     ]
-    return markdown_table(("benchmark", "status", "seconds", "note"), rows)
+    return markdown_table(("benchmark", "status", "seconds", "note"), rows, align="llrl")
 
 
 def _last_line(text: str) -> str:
