@@ -106,6 +106,7 @@ async def run_batch(
     tally.skipped = tally.rows - todo
     if tally.skipped:
         output.note(f"resuming: {tally.skipped} rows already recorded in {options.out}")
+    await _wait_out_previous_run(session, options, output, tally.rate_limit)
 
     journal = Journal(options.out, fsync=options.fsync) if options.out else None
     pace = Pace(tally.rate_limit)
@@ -136,6 +137,32 @@ async def run_batch(
             tally.elapsed = time.monotonic() - tally.started
             meter.stop()
             tally.waited = meter.waited
+
+
+async def _wait_out_previous_run(
+    session: Session, options: BatchOptions, output: Output, rate_limit: RateLimit | None
+) -> None:
+    """Hold the first window of a run resumed less than a window after the last one wrote.
+
+    The stopped run's requests still count at the API for a window, but its limiter died with
+    it; without the hold the resumed run's first burst would draw 429s. When the stopped run
+    sent its last request is unknown (a killed send leaves no record), so the hold is a whole
+    window from now.
+    """
+    limiter = session.client.limiter
+    if not options.resume or options.out is None or rate_limit is None or limiter is None:
+        return
+    try:
+        age = time.time() - options.out.stat().st_mtime
+    except FileNotFoundError:
+        return
+
+    if age < rate_limit.per:
+        output.note(
+            f"resuming: {options.out} was written {age:.1f} s ago; waiting {rate_limit.per:g} s "
+            "for that run's requests to leave the API's window"
+        )
+        await limiter.hold(rate_limit.per)
 
 
 def _count(options: BatchOptions, done: set[str]) -> tuple[int, int]:

@@ -134,3 +134,32 @@ async def test_ctrl_c_stops_cleanly_with_what_finished_recorded(tmp_path: Path) 
     assert "Batch interrupted" in stdout.decode()
     assert "interrupted" in stderr.decode()
     assert "Traceback" not in stderr.decode()
+
+
+async def test_a_run_resumed_within_a_window_waits_for_the_stopped_runs_requests(
+    tmp_path: Path,
+) -> None:
+    # The first run fills the key's window; the resumed process, started well inside that
+    # window, knows nothing of those requests but what its --out file's age tells it.
+    limit = RateLimit(20, 3.0)
+    rows, out = tmp_path / "rows.csv", tmp_path / "out.jsonl"
+    body = [f"r{n:02d},+1555010{n:04d},message {n}" for n in range(2 * limit.requests)]
+    rows.write_text("id,to,content\n" + "\n".join(body[: limit.requests]) + "\n", "utf-8")
+
+    async with Sandbox() as sandbox:
+        sandbox.add_phone(PHONE, connected=True)
+        key = sandbox.create_key(rate_limit=limit)
+        rate = ("--rate", f"{limit.requests}/{limit.per:g}")
+
+        first = await start_batch(rows, out, sandbox, key, *rate)
+        await first.communicate()
+        rows.write_text("id,to,content\n" + "\n".join(body) + "\n", "utf-8")
+        resumed = await start_batch(rows, out, sandbox, key, "--resume", *rate)
+        _, stderr = await resumed.communicate()
+        counters = sandbox.counters
+
+    assert first.returncode == resumed.returncode == 0, stderr.decode()
+    assert counters.messages_created == 2 * limit.requests
+    assert counters.rate_limited_total == 0
+    notes = " ".join(stderr.decode().split())
+    assert "waiting 3 s for that run's requests to leave the API's window" in notes
