@@ -75,11 +75,11 @@ class RequestOptions:
     )
 
 
-@attrs.frozen(slots=True)
-class Envelope:
+class Envelope(NamedTuple):
     """A decoded success envelope: ``data`` and, if the server put one there, a top-level
     ``pagination`` beside it."""
 
+    # A tuple for the reason _Request is one: every call builds one.
     data: Any
     pagination: Any = None
 
@@ -118,15 +118,23 @@ class Transport:
         self._key_bytes = api_key.encode()
         self._key_label = redact_key(api_key).encode()
         # Built once: aiohttp takes a multidict as it is, a dict it converts on every request.
-        headers = {
-            "Authorization": f"Bearer {api_key}",
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        }
-        self._headers = CIMultiDictProxy(CIMultiDict(headers))
-        self._json_headers = CIMultiDictProxy(
-            CIMultiDict({**headers, "Content-Type": "application/json"})
+        self._headers = CIMultiDictProxy(
+            CIMultiDict(
+                {
+                    "Authorization": f"Bearer {api_key}",
+                    "Accept": "application/json",
+                    "User-Agent": USER_AGENT,
+                }
+            )
         )
+        # A session of our own carries the common headers, so a request adds at most one; a
+        # caller's session gets them all on every request.
+        json_only = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
+        self._body_headers = json_only
+        self._bodyless_headers: CIMultiDictProxy[str] | None = None
+        if session is not None:
+            self._body_headers = CIMultiDictProxy(CIMultiDict(self._headers, **json_only))
+            self._bodyless_headers = self._headers
         # URLs of endpoints without path parameters or query, by template (a handful).
         self._static_urls: dict[str, URL] = {}
 
@@ -220,7 +228,9 @@ class Transport:
         raise AssertionError("unreachable: tenacity reraises the last failure")
 
     async def _attempt(self, request: _Request, options: RequestOptions, attempt: int) -> Envelope:
-        session = await self._session()
+        session = self._sessions.get(asyncio.get_running_loop())
+        if session is None or session.closed:
+            session = await self._session()
         # No limiter, no await: pacing off costs nothing. The limiter logs long waits itself.
         permit = await self._limiter.acquire() if self._limiter is not None else None
         if self._closed:
@@ -239,7 +249,7 @@ class Transport:
                 request.method,
                 request.url,
                 data=request.body,
-                headers=self._json_headers if request.body is not None else self._headers,
+                headers=self._body_headers if request.body is not None else self._bodyless_headers,
                 timeout=options.client_timeout,
                 allow_redirects=False,
             ) as response:
@@ -297,7 +307,8 @@ class Transport:
             # No skip_auto_headers: every body is sent with its Content-Type already, and a
             # skip list makes aiohttp build a multidict on every request.
             session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections)
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                headers=self._headers,
             )
             self._sessions[loop] = session
             await self._close_with_loop(loop, session)
@@ -456,12 +467,12 @@ async def _close_quietly(session: aiohttp.ClientSession) -> None:
 def _decode_success(
     request: _Request, status: int, headers: Mapping[str, str], payload: bytes
 ) -> Envelope:
-    if not payload.strip():
-        raise DecodingError(request.endpoint, f"HTTP {status} with an empty body")
     try:
         document = json.loads(payload)
     except (ValueError, RecursionError):
         # RecursionError: a body nested deeper than the parser's stack (hostile or broken).
+        if not payload.strip():
+            raise DecodingError(request.endpoint, f"HTTP {status} with an empty body") from None
         raise DecodingError(
             request.endpoint, f"HTTP {status} body is not JSON: {_snippet(payload)!r}"
         ) from None

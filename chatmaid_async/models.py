@@ -11,16 +11,20 @@ from __future__ import annotations
 import enum
 import functools
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, override
 
 from chatmaid_async._timestamps import parse_timestamp
 from chatmaid_async.errors import DecodingError
+
+# cattrs is imported with the converter, on the first decode: an import of the SDK that never
+# decodes (a webhook receiver, the CLI's --help) does not pay for it.
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "Account",
@@ -290,16 +294,31 @@ def _camel(name: str) -> str:
 _RENAMES = {"from_number": "from"}
 
 
-# The API's own timestamp shape: UTC, milliseconds, "Z".
-_API_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+if sys.version_info >= (3, 11):
 
+    def _structure_datetime(value: Any, _: type) -> datetime:
+        # fromisoformat reads the API's "Z" and milliseconds itself from 3.11 on; what it
+        # rejects or leaves naive goes the long way, so the result is the same either way.
+        if type(value) is str:
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+            else:
+                if parsed.tzinfo is not None:
+                    return parsed
+        return parse_timestamp(value)
 
-def _structure_datetime(value: Any, _: type) -> datetime:
-    # Every message carries several stamps in the API's one shape; for it, this is the exact
-    # text parse_timestamp would hand to fromisoformat, without its two regex passes.
-    if isinstance(value, str) and _API_TIMESTAMP.fullmatch(value):
-        return datetime.fromisoformat(value[:23] + "000+00:00")
-    return parse_timestamp(value)
+else:
+    # The API's own timestamp shape: UTC, milliseconds, "Z".
+    _API_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+    def _structure_datetime(value: Any, _: type) -> datetime:
+        # Every message carries several stamps in the API's one shape; for it, this is the
+        # exact text parse_timestamp would hand to fromisoformat, without its regex passes.
+        if isinstance(value, str) and _API_TIMESTAMP.fullmatch(value):
+            return datetime.fromisoformat(value[:23] + "000+00:00")
+        return parse_timestamp(value)
 
 
 def _structure_str(value: Any, _: type) -> str:
@@ -359,6 +378,8 @@ _STRUCTURE_FNS: dict[type, _StructureHook] = {}
 
 
 def _make_converter() -> cattrs.Converter:
+    import cattrs
+
     converter = cattrs.Converter()
     converter.register_structure_hook(datetime, _structure_datetime)
     converter.register_structure_hook(str, _structure_str)
@@ -384,6 +405,8 @@ def _register_model(converter: cattrs.Converter, cls: type) -> None:
 
 
 def _field_overrides(cls: type) -> dict[str, Any]:
+    from cattrs.gen import override
+
     attrs.resolve_types(cls)
     overrides = {}
     for field in attrs.fields(cls):
@@ -399,6 +422,8 @@ def _field_overrides(cls: type) -> dict[str, Any]:
 def _structure_fn(
     converter: cattrs.Converter, cls: type, overrides: dict[str, Any]
 ) -> _StructureHook:
+    from cattrs.gen import make_dict_structure_fn
+
     # Answers that decode cleanly take cattrs' lean function (no per-field error bookkeeping);
     # a failure runs the detailed one, built on first need, for the message naming each field.
     lean: _StructureHook = make_dict_structure_fn(
@@ -467,6 +492,8 @@ def decode_sent(value: Any, endpoint: str, idempotency_key: str) -> Message:
 
 
 def _describe(exc: Exception) -> str:
+    import cattrs
+
     if isinstance(exc, cattrs.BaseValidationError):
         return "; ".join(cattrs.transform_error(exc, path="data")[:5])
     return str(exc) or type(exc).__name__

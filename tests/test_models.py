@@ -444,6 +444,29 @@ def test_timestamps_without_offset_are_utc_and_offsets_are_kept(
     assert parsed.utcoffset() == expected.utcoffset()
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-03-20T19:26:08.123Z",
+        "2026-03-20T19:26:08Z",
+        "2026-03-20T19:26:08.123456789Z",
+        "2026-03-20T19:26:08",
+        "2026-03-20",
+        " 2026-03-20T19:26:08.123Z ",
+        "2026-03-20T21:26:08.5+02:00",
+        "2026-03-20T19:26:08.123z",
+    ],
+)
+def test_model_timestamps_decode_as_parse_timestamp_reads_them(text: str) -> None:
+    # Models take a shortcut for the API's own shape; it must agree with the long way.
+    message = decode({"id": "m", "status": "sent", "createdAt": text}, Message, "/v1/x")
+
+    expected = _timestamps.parse_timestamp(text)
+    assert message.created_at == expected
+    assert message.created_at is not None
+    assert message.created_at.utcoffset() == expected.utcoffset()
+
+
 @pytest.mark.parametrize("value", ["", "soon", "2026-13-01T00:00:00Z", 1767225600, None])
 def test_unparseable_timestamps_raise_value_error(value: Any) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - any ValueError is the documented contract
