@@ -1,15 +1,17 @@
 """Transport overhead: ``client.messages.send`` against a hand-written aiohttp post.
 
 A minimal aiohttp server runs in a child process (uvloop when installed), so this process's CPU
-reading is the client's alone. Every variant sends ``--requests`` messages with ``--concurrency``
-in flight, pacing off, after a warm-up that opens the connections. Variants run in turn, in a
-rotated order each round, and each figure is compared with the baseline of the same round:
+reading is the client's alone. In each round every variant sends ``--requests`` messages with
+``--concurrency`` in flight, pacing off, after a warm-up that opens its connections. The sends
+come in bursts that take turns with the other variants on the same event loop, so all meet the
+same load, and each figure is compared with the baseline of the same round:
 
 - ``aiohttp``: ``ClientSession.post`` of the same JSON with a uuid4 idempotency key, then
   ``await resp.json()`` (the baseline);
 - ``chatmaid_async``: ``client.messages.send`` (``rate_limit=None``);
 - ``httpx``: the same post with ``httpx.AsyncClient`` (reference);
-- the aiohttp baseline and the SDK again on uvloop (reference).
+- the aiohttp baseline and the SDK again on uvloop (reference; compared with the same
+  baseline on asyncio).
 
 CPU per request (``getrusage``) is the steady figure on shared cores; throughput is noisier.
 ``--profile`` runs the SDK once under cProfile instead and prints where its time goes.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import gc
 import importlib.util
@@ -113,6 +116,8 @@ async def raw_httpx(url: str) -> AsyncIterator[Sender]:
 
 # Reference clients too slow to send the full count in a reasonable time, and their count.
 FEWER_REQUESTS = {"httpx": 1000}
+# Each variant's sends in a round come in this many bursts, taking turns with the others.
+BURSTS = 10
 
 
 def _check(status: int) -> None:
@@ -144,29 +149,69 @@ async def drive(send: Sender, count: int, concurrency: int) -> None:
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def measure(
-    client: Client, url: str, server_pid: int, requests: int, args: argparse.Namespace
-) -> dict:
-    """One timed run of one client: CPU per request, requests per second, server load."""
-    async with client(url) as send:
-        await drive(send, args.warmup, args.concurrency)
-        gc.collect()
+class Tally:
+    """One variant's sends in a round, added up burst by burst."""
 
+    def __init__(self) -> None:
+        self.requests = 0
+        self.cpu = 0.0
+        self.wall = 0.0
+        self.server_cpu: float | None = 0.0
+
+    async def burst(self, send: Sender, count: int, concurrency: int, server_pid: int) -> None:
+        """Time ``count`` sends and add them to the tally."""
         server_before = process_cpu_seconds(server_pid)
         cpu_before, started = cpu_seconds(), time.perf_counter()
-        await drive(send, requests, args.concurrency)
-        wall = time.perf_counter() - started
-        cpu = cpu_seconds() - cpu_before
-        server_after = process_cpu_seconds(server_pid)
+        await drive(send, count, concurrency)
+        self.wall += time.perf_counter() - started
+        self.cpu += cpu_seconds() - cpu_before
+        self.requests += count
 
-    server_busy = None
-    if server_before is not None and server_after is not None:
-        server_busy = (server_after - server_before) / wall
-    return {
-        "cpu_us_per_request": cpu / requests * 1e6,
-        "requests_per_second": requests / wall,
-        "server_cpu_share": server_busy,
-    }
+        server_after = process_cpu_seconds(server_pid)
+        if server_before is None or server_after is None or self.server_cpu is None:
+            self.server_cpu = None
+        else:
+            self.server_cpu += server_after - server_before
+
+    def figures(self) -> dict[str, float | None]:
+        """CPU per request, requests per second and the server's CPU share."""
+        share = None if self.server_cpu is None else self.server_cpu / self.wall
+        return {
+            "cpu_us_per_request": self.cpu / self.requests * 1e6,
+            "requests_per_second": self.requests / self.wall,
+            "server_cpu_share": share,
+        }
+
+
+async def measure_group(
+    clients: dict[str, Client], url: str, server_pid: int, args: argparse.Namespace
+) -> dict[str, dict]:
+    """One round of the variants that share an event loop, in interleaved bursts.
+
+    Load on a shared machine drifts within seconds. Each variant's sends come in ``BURSTS``
+    bursts, taking turns with the others (forwards, then backwards), so every variant meets
+    the same conditions and their ratios hold still far better than with one run each.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        senders = {
+            name: await stack.enter_async_context(client(url)) for name, client in clients.items()
+        }
+        for send in senders.values():
+            await drive(send, args.warmup, args.concurrency)
+        gc.collect()
+
+        tallies = {name: Tally() for name in senders}
+        for number in range(BURSTS):
+            order = list(senders) if number % 2 == 0 else list(reversed(senders))
+            for name in order:
+                count = requests_for(name, args) // BURSTS
+                await tallies[name].burst(senders[name], count, args.concurrency, server_pid)
+    return {name: tally.figures() for name, tally in tallies.items()}
+
+
+def requests_for(name: str, args: argparse.Namespace) -> int:
+    """Sends per round for one variant (fewer for a reference too slow for the full count)."""
+    return min(args.requests, FEWER_REQUESTS.get(name, args.requests))
 
 
 def run_on(loop: str, coroutine: Coroutine[Any, Any, dict]) -> dict:
@@ -190,32 +235,22 @@ def available_variants() -> dict[str, tuple[Client, str]]:
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    """Every variant, ``args.runs`` rounds; see :func:`round_order`."""
+    """Every variant, ``args.runs`` rounds; a round measures each event loop's group."""
     variants = available_variants()
-    names = list(variants)
+    groups: dict[str, dict[str, Client]] = {}
+    for name, (client, loop) in variants.items():
+        groups.setdefault(loop, {})[name] = client
+
     rounds: list[dict[str, dict]] = []
     with minimal_server() as (url, server_pid):
         for number in range(args.runs):
             rounds.append({})
-            for name in round_order(names, number):
-                client, loop = variants[name]
-                requests = min(args.requests, FEWER_REQUESTS.get(name, args.requests))
-                rounds[-1][name] = run_on(loop, measure(client, url, server_pid, requests, args))
+            for loop, clients in groups.items():
+                rounds[-1].update(run_on(loop, measure_group(clients, url, server_pid, args)))
+            for name in variants:
                 brief = _brief(rounds[-1][name])
                 print(f"  round {number + 1} {name:24} {brief}", file=sys.stderr)
-    return summarize(names, rounds, args)
-
-
-def round_order(names: list[str], number: int) -> list[str]:
-    """The baseline and the SDK back to back, taking turns to go first; then the references.
-
-    Load on a shared machine drifts within seconds: measured side by side, the pair meets the
-    same conditions, so their ratio is steadier than if a slow reference ran between them.
-    """
-    pair = [BASELINE, SDK] if number % 2 == 0 else [SDK, BASELINE]
-    others = [name for name in names if name not in pair]
-    shift = number % len(others) if others else 0
-    return pair + others[shift:] + others[:shift]
+    return summarize(list(variants), rounds, args)
 
 
 def summarize(names: list[str], rounds: list[dict[str, dict]], args: argparse.Namespace) -> dict:
@@ -223,21 +258,16 @@ def summarize(names: list[str], rounds: list[dict[str, dict]], args: argparse.Na
     summary = {}
     for name in names:
         runs = [round_[name] for round_ in rounds]
-        cpu_ratios = [
-            r[name]["cpu_us_per_request"] / r[BASELINE]["cpu_us_per_request"] for r in rounds
-        ]
-        rate_ratios = [
-            r[name]["requests_per_second"] / r[BASELINE]["requests_per_second"] for r in rounds
-        ]
         shares = [run["server_cpu_share"] for run in runs if run["server_cpu_share"] is not None]
         summary[name] = {
             "cpu_us_per_request": median(run["cpu_us_per_request"] for run in runs),
             "requests_per_second": median(run["requests_per_second"] for run in runs),
-            "cpu_ratio": median(cpu_ratios),
-            "throughput_ratio": median(rate_ratios),
+            **paired_ratios(rounds, name, BASELINE),
             "server_cpu_share": median(shares) if shares else None,
         }
     sdk = summary[SDK]
+    uvloop_pair = (f"{SDK} + uvloop", f"{BASELINE} + uvloop")
+    same_loop = paired_ratios(rounds, *uvloop_pair) if set(uvloop_pair) <= set(names) else None
     return {
         "config": {k: v for k, v in vars(args).items() if k not in ("json", "profile", "top")},
         "machine": machine(),
@@ -248,13 +278,34 @@ def summarize(names: list[str], rounds: list[dict[str, dict]], args: argparse.Na
             "cpu": sdk["cpu_ratio"] <= CPU_RATIO_MAX,
             "throughput": sdk["throughput_ratio"] >= THROUGHPUT_RATIO_MIN,
         },
-        "notes": notes(names, args),
+        "uvloop_sdk_vs_uvloop_baseline": same_loop,
+        "notes": notes(names, args, same_loop),
     }
 
 
-def notes(names: list[str], args: argparse.Namespace) -> list[str]:
+def paired_ratios(rounds: list[dict[str, dict]], name: str, baseline: str) -> dict[str, float]:
+    """Median CPU and throughput ratios of ``name`` to ``baseline``, round by round."""
+
+    def ratio(field: str) -> float:
+        return median(r[name][field] / r[baseline][field] for r in rounds)
+
+    return {
+        "cpu_ratio": ratio("cpu_us_per_request"),
+        "throughput_ratio": ratio("requests_per_second"),
+    }
+
+
+def notes(
+    names: list[str], args: argparse.Namespace, same_loop: dict[str, float] | None
+) -> list[str]:
     """What a reader needs to read the reference rows right."""
     found = []
+    if same_loop is not None:
+        found.append(
+            "The uvloop rows are compared with the asyncio baseline; against `aiohttp + uvloop` "
+            f"the SDK on uvloop measures {same_loop['cpu_ratio']:.2f}× the CPU and "
+            f"{same_loop['throughput_ratio']:.2f}× the throughput."
+        )
     for name, count in FEWER_REQUESTS.items():
         if name in names and count < args.requests:
             found.append(
