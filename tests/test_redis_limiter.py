@@ -74,8 +74,9 @@ def redis_url() -> str:
 
 
 def _wait_out_restart_hold(url: str) -> None:
-    # A Redis that started less than a window ago holds each new key for that window
-    # (restart_hold); the tests' windows are at most LONGEST_WINDOW.
+    # A Redis that started less than a window ago holds each new key until a window after
+    # the end of the second it started in (restart_hold); the tests' windows are at most
+    # LONGEST_WINDOW, and ``uptime_in_seconds`` counts from the start of that second.
     with redis.Redis.from_url(url) as client:
         uptime = float(client.info("server")["uptime_in_seconds"])
     if uptime < LONGEST_WINDOW + 1:
@@ -618,13 +619,56 @@ async def test_local_mode_falls_back_with_one_warning_and_returns_to_redis(
     assert reported >= 20
 
 
+async def _start_late_in_a_second(server: RedisProcess) -> tuple[float, int]:
+    """Start ``server`` from x.6 of a wall-clock second, answering within that second.
+
+    Returns the monotonic time just before it was spawned and that second (Unix time). A
+    server too slow to answer within the second is started again, a few times at most.
+    """
+    for _ in range(5):
+        await asyncio.sleep((0.6 - time.time()) % 1)
+        spawned, second = time.monotonic(), int(time.time())
+        await server.start()
+        if int(time.time()) == second:
+            break
+        await server.stop()
+    else:
+        await server.start()
+    return spawned, second
+
+
+@pytest.mark.redis
+async def test_a_fresh_redis_holds_a_whole_window_even_across_a_clock_second(
+    redis_binary: None, tmp_path: Path
+) -> None:
+    # INFO's uptime_in_seconds is Redis' whole-second clock minus the second it started in:
+    # 0.3 s after a start at x.7 it already says 1. Start late in a second, ask in the next.
+    rate_limit = RateLimit(1, per=1.0)
+    server = RedisProcess(tmp_path)
+    spawned, second = await _start_late_in_a_second(server)
+    try:
+        await asyncio.sleep(second + 1.05 - time.time())
+        async with RedisRateLimiter(server.url, prefix="chatmaid-test:") as backend:
+            permit = await _limiter(backend, _key(), rate_limit).acquire()
+            granted = time.monotonic()
+            await permit.release(sent=False)
+    finally:
+        await server.stop()
+
+    # What a previous server granted may count until a window after this one started.
+    assert granted - spawned >= rate_limit.per
+    # Held to the whole second above the start, no longer.
+    assert granted - spawned <= 2 * rate_limit.per + 0.5
+
+
 @pytest.mark.redis
 @pytest.mark.slow
 async def test_a_redis_restart_mid_run_keeps_the_limit(redis_binary: None, tmp_path: Path) -> None:
     server = RedisProcess(tmp_path)
     await server.start()
-    # A fresh server holds a key's first window (it cannot know what a restart forgot).
-    await asyncio.sleep(LIMIT.per)
+    # A fresh server holds a key's first window (it cannot know what a restart forgot), to the
+    # whole second above its start.
+    await asyncio.sleep(LIMIT.per + 1)
 
     # Two workers burst at once and again a window later; Redis restarts, empty, 0.1 s after
     # that second wave, while its slots still count at the API; the other two workers start

@@ -25,7 +25,9 @@ end
 
 -- The key's hold-until and last grant. A state created within a window of the server's start
 -- may have lost slots that still count (a restart without persistence): it starts held until
--- one window after the start.
+-- one window after the start. uptime_in_seconds counts whole seconds of Redis' clock from the
+-- second it started in (1 already 0.1 s after a start at x.9), so all it tells is that the
+-- start came before the end of second floor(now) - up (and, of course, before now).
 local function open(now, per, guard)
   local saved = redis.call('HMGET', meta, 'hold', 'last')
   if saved[1] then return tonumber(saved[1]), tonumber(saved[2]) or -math.huge end
@@ -33,7 +35,7 @@ local function open(now, per, guard)
   if guard == '1' then
     local info = redis.call('INFO', 'server')
     local up = tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) or 0
-    hold = now - up * 1000 + per
+    hold = math.min((math.floor(now / 1000) - up + 1) * 1000, now) + per
   end
   redis.call('HSET', meta, 'hold', hold)
   return hold, -math.huge
