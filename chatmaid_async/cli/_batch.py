@@ -13,14 +13,22 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import attrs
 
 from chatmaid_async import RateLimit, SendRequest, SendResult
+from chatmaid_async.batch import idempotency_key_for
 from chatmaid_async.cli._input import Format, RejectedRow, Row, read_rows
-from chatmaid_async.cli._journal import Journal, Record, failure_reason, recorded_ids, to_record
+from chatmaid_async.cli._journal import (
+    Journal,
+    Record,
+    failure_reason,
+    first_keyed_record,
+    recorded_ids,
+    to_record,
+)
 from chatmaid_async.cli._output import Output
 from chatmaid_async.cli._pacing import Pace, metered
 from chatmaid_async.cli._progress import batch_progress
@@ -28,6 +36,10 @@ from chatmaid_async.cli._session import Session, UsageProblem
 from chatmaid_async.errors import APIStatusError
 
 __all__ = ["BatchOptions", "BatchTally", "check_out_file", "run_batch"]
+
+# While a run may be sending, --out is touched at least this often (seconds), so its age tells
+# a later --resume how long ago the stopped run could last have sent a request.
+HEARTBEAT = 1.0
 
 
 @attrs.frozen(slots=True)
@@ -81,7 +93,7 @@ class BatchTally:
 
 
 def check_out_file(options: BatchOptions) -> None:
-    """Refuse combinations that would record an item twice or resume from nothing."""
+    """Refuse combinations that would record or send an item twice, or resume from nothing."""
     if options.resume and options.out is None:
         raise UsageProblem("--resume needs --out: it skips the ids recorded there")
     out = options.out
@@ -90,6 +102,24 @@ def check_out_file(options: BatchOptions) -> None:
             f"{out} already has records: pass --resume to continue that run, or choose "
             "another --out"
         )
+    if options.resume and out is not None:
+        _check_namespace(out, options.namespace)
+
+
+def _check_namespace(out: Path, namespace: str) -> None:
+    # Rows lost in flight are resent on --resume; under another namespace their keys differ,
+    # and the API would take them as new messages. (Rows carry no keys of their own.)
+    record = first_keyed_record(out)
+    if record is None or record["idempotency_key"] == idempotency_key_for(
+        str(record["id"]), namespace
+    ):
+        return
+    raise UsageProblem(
+        f"{out} was written under another namespace than {namespace!r}, so the rows still "
+        "to send would get new idempotency keys and could be sent twice. The namespace "
+        "defaults to the input file's name without its extension: pass --namespace with "
+        "the first run's (its file name, if the file was renamed or copied)"
+    )
 
 
 async def run_batch(
@@ -106,6 +136,8 @@ async def run_batch(
     tally.skipped = tally.rows - todo
     if tally.skipped:
         output.note(f"resuming: {tally.skipped} rows already recorded in {options.out}")
+    elif options.resume and options.out and not options.out.exists():
+        output.note(f"resuming: {options.out} does not exist, so every row will be sent")
     await _wait_out_previous_run(session, options, output, tally.rate_limit)
 
     journal = Journal(options.out, fsync=options.fsync) if options.out else None
@@ -129,7 +161,8 @@ async def run_batch(
         tally.started = time.monotonic()
         try:
             with bar, journal or contextlib.nullcontext():
-                await _send_all(session, options, done, record)
+                async with _heartbeat(journal):
+                    await _send_all(session, options, done, record)
         except asyncio.CancelledError:
             tally.interrupted = True
             raise
@@ -142,27 +175,53 @@ async def run_batch(
 async def _wait_out_previous_run(
     session: Session, options: BatchOptions, output: Output, rate_limit: RateLimit | None
 ) -> None:
-    """Hold the first window of a run resumed less than a window after the last one wrote.
+    """Hold the first sends of a run resumed while the stopped run's requests still count.
 
-    The stopped run's requests still count at the API for a window, but its limiter died with
-    it; without the hold the resumed run's first burst would draw 429s. When the stopped run
-    sent its last request is unknown (a killed send leaves no record), so the hold is a whole
-    window from now.
+    The API counts each request for a window, but the stopped run's limiter died with it;
+    without the hold the resumed run's first burst would draw 429s. The stopped run touched
+    ``--out`` every :data:`HEARTBEAT` seconds while it could send, so its last request went out
+    at most that long after ``--out`` was last modified.
     """
     limiter = session.client.limiter
     if not options.resume or options.out is None or rate_limit is None or limiter is None:
         return
     try:
-        age = time.time() - options.out.stat().st_mtime
+        modified = options.out.stat().st_mtime
     except FileNotFoundError:
         return
 
-    if age < rate_limit.per:
+    # A clock set back since then makes --out look written in the future: take it as now.
+    since = max(0.0, time.time() - modified)
+    hold = rate_limit.per + HEARTBEAT - since
+    if hold > 0:
         output.note(
-            f"resuming: {options.out} was written {age:.1f} s ago; waiting {rate_limit.per:g} s "
-            "for that run's requests to leave the API's window"
+            f"resuming: the run that wrote {options.out} was sending {since:.1f} s ago; "
+            f"waiting {hold:.1f} s for its requests to leave the API's window"
         )
-        await limiter.hold(rate_limit.per)
+        await limiter.hold(hold)
+
+
+@contextlib.asynccontextmanager
+async def _heartbeat(journal: Journal | None) -> AsyncIterator[None]:
+    """Touch the journal every :data:`HEARTBEAT` seconds until the block ends."""
+    if journal is None:
+        yield
+        return
+
+    async def beat() -> None:
+        while True:
+            # A missing sign of life costs a resumed run some 429s at worst; the run goes on.
+            with contextlib.suppress(OSError):
+                journal.touch()
+            await asyncio.sleep(HEARTBEAT)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _count(options: BatchOptions, done: set[str]) -> tuple[int, int]:

@@ -23,7 +23,15 @@ from chatmaid_async.errors import (
     ValidationError,
 )
 
-__all__ = ["Journal", "Record", "failure_code", "failure_reason", "recorded_ids", "to_record"]
+__all__ = [
+    "Journal",
+    "Record",
+    "failure_code",
+    "failure_reason",
+    "first_keyed_record",
+    "recorded_ids",
+    "to_record",
+]
 
 Record = dict[str, Any]
 
@@ -119,6 +127,20 @@ def recorded_ids(path: Path) -> set[str]:
     return {item_id for item_id, settled in latest.items() if settled}
 
 
+def first_keyed_record(path: Path) -> Record | None:
+    """The first record in ``path`` that carries an idempotency key (None if none does)."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    with handle:
+        for line in handle:
+            record = _record_of(line)
+            if record is not None and isinstance(record.get("idempotency_key"), str):
+                return record
+    return None
+
+
 def _record_of(line: str) -> Record | None:
     # The last line may have been cut short by a kill; it has no valid record then.
     try:
@@ -176,6 +198,10 @@ class Journal:
         if self._fsync:
             os.fsync(self._handle.fileno())
         self.written += 1
+
+    def touch(self) -> None:
+        """Mark the file as written now, as a sign of life for a later ``--resume``."""
+        os.utime(self.path)
 
     def __repr__(self) -> str:
         state = "open" if self._handle is not None else "closed"

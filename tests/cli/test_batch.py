@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from chatmaid_async import RateLimit
+from chatmaid_async.cli._batch import HEARTBEAT, BatchOptions, _wait_out_previous_run
 from chatmaid_async.cli._options import EXIT_BATCH_FAILED, EXIT_OK, EXIT_USAGE
 from chatmaid_async.sandbox import Sandbox
 
@@ -100,6 +107,48 @@ async def test_resume_sends_only_what_is_not_recorded(
     assert Counter(r["id"] for r in complete) == Counter({f"r{n}": 1 for n in range(60)})
 
 
+async def test_a_resume_from_a_renamed_file_is_refused_before_anything_is_sent(
+    sandbox: Sandbox, key: str, tmp_path: Path
+) -> None:
+    # The namespace defaults to the file's name: under a new name the rows whose results were
+    # lost in flight would go out again under new idempotency keys, as new messages.
+    out = tmp_path / "out.jsonl"
+    rows = write_csv(tmp_path, 30)
+    conn = ["--api-key", key, "--base-url", sandbox.base_url, "--from", PHONE, "--rate", "off"]
+    await invoke_async("batch", str(rows), "--out", str(out), *conn)
+    kept = out.read_text(encoding="utf-8").splitlines(keepends=True)[:10]
+    out.write_text("".join(kept), encoding="utf-8")
+    renamed = rows.rename(tmp_path / "rows-final.csv")
+    requests_before = sandbox.counters.requests_total
+
+    refused = await invoke_async("batch", str(renamed), "--out", str(out), "--resume", *conn)
+    requests_refused = sandbox.counters.requests_total - requests_before
+    named = ["--namespace", "rows"]
+    resumed = await invoke_async(
+        "batch", str(renamed), "--out", str(out), "--resume", *named, *conn
+    )
+
+    assert refused.exit_code == EXIT_USAGE, refused.output
+    assert "namespace" in refused.stderr
+    assert "'rows-final'" in refused.stderr
+    assert requests_refused == 0
+    assert resumed.exit_code == EXIT_OK, resumed.output
+    assert sandbox.counters.messages_created == 30
+    assert sandbox.counters.duplicates_prevented == 20
+
+
+def test_a_resume_without_its_out_file_says_every_row_will_be_sent(tmp_path: Path) -> None:
+    out = tmp_path / "typo.jsonl"
+
+    result = invoke(
+        "batch", str(write_csv(tmp_path, 5)), "--sandbox", "--out", str(out), "--resume"
+    )
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert f"{out} does not exist" in " ".join(result.stderr.split())
+    assert len(records(out)) == 5
+
+
 def test_out_needs_resume_to_be_reused_and_resume_needs_out(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     out.write_text('{"id": "r0001", "ok": true}\n', encoding="utf-8")
@@ -158,3 +207,53 @@ def test_people_get_a_progress_bar_and_a_summary(tmp_path: Path) -> None:
     assert "limit wait" in result.stderr
     for text in ("Batch finished", "sent", "30", "failed", "must be an E.164", "20 per 0.5 s"):
         assert text in result.stdout
+
+
+class _Holds:
+    """A limiter stand-in that records the holds asked of it."""
+
+    def __init__(self) -> None:
+        self.holds: list[float] = []
+
+    async def hold(self, seconds: float) -> None:
+        self.holds.append(seconds)
+
+
+class _Notes:
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+WINDOW = 10.0
+
+
+@pytest.mark.parametrize(
+    ("modified_ago", "rest_of_window"),
+    [
+        (0.5, 9.5),  # stopped half a second ago
+        (-3600.0, WINDOW),  # written "in the future" (the clock went back): as if just now
+        (WINDOW + HEARTBEAT + 0.5, None),  # its last requests have left the window
+    ],
+)
+async def test_a_resume_holds_until_the_stopped_runs_last_requests_leave_the_window(
+    tmp_path: Path, modified_ago: float, rest_of_window: float | None
+) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "r0", "ok": true}\n', encoding="utf-8")
+    modified = time.time() - modified_ago
+    os.utime(out, (modified, modified))
+    limiter, output = _Holds(), _Notes()
+    session = SimpleNamespace(client=SimpleNamespace(limiter=limiter))
+    options = BatchOptions(path=tmp_path / "rows.csv", fmt="csv", out=out, resume=True)
+
+    await _wait_out_previous_run(session, options, output, RateLimit(100, WINDOW))  # type: ignore[arg-type]
+
+    if rest_of_window is None:
+        assert limiter.holds == output.notes == []
+    else:
+        # The stopped run may have sent up to a heartbeat after it last touched --out.
+        assert limiter.holds == [pytest.approx(rest_of_window + HEARTBEAT, abs=0.2)]
+        assert "-" not in output.notes[0].split("sending")[1]

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from collections import Counter
 from pathlib import Path
 
 from chatmaid_async import RateLimit
+from chatmaid_async.cli._batch import HEARTBEAT
 from chatmaid_async.cli._options import EXIT_BATCH_FAILED, EXIT_INTERRUPTED
 from chatmaid_async.sandbox import Sandbox
 
@@ -162,4 +164,43 @@ async def test_a_run_resumed_within_a_window_waits_for_the_stopped_runs_requests
     assert counters.messages_created == 2 * limit.requests
     assert counters.rate_limited_total == 0
     notes = " ".join(stderr.decode().split())
-    assert "waiting 3 s for that run's requests to leave the API's window" in notes
+    waited = re.search(r"waiting ([\d.]+) s for its requests to leave the API's window", notes)
+    assert waited is not None, notes
+    # A window from the first run's last send, which was at most a heartbeat after its end.
+    assert limit.per - 1.0 < float(waited.group(1)) <= limit.per + HEARTBEAT
+
+
+async def test_a_run_killed_with_a_paced_burst_in_flight_resumes_without_429s(
+    tmp_path: Path,
+) -> None:
+    # Slow answers: the second burst goes out a window after the first one's answers, the last
+    # thing written to --out, and is in flight when the run is killed. What --out tells the
+    # resumed run must cover those requests too, though none of them was ever recorded.
+    limit, latency = RateLimit(10, 4.0), 2.0
+    rows, out = tmp_path / "rows.csv", tmp_path / "out.jsonl"
+    body = [f"r{n:02d},+1555010{n:04d},message {n}" for n in range(2 * limit.requests)]
+    rows.write_text("id,to,content\n" + "\n".join(body) + "\n", "utf-8")
+
+    async with Sandbox() as sandbox:
+        sandbox.add_phone(PHONE, connected=True)
+        key = sandbox.create_key(rate_limit=limit)
+        sandbox.set_faults(latency=latency)
+        rate = ("--rate", f"{limit.requests}/{limit.per:g}")
+
+        first = await start_batch(rows, out, sandbox, key, *rate)
+        while sandbox.counters.requests_total < 2 * limit.requests:
+            assert first.returncode is None, "the first run ended before its second burst"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+        first.kill()
+        await first.wait()
+        recorded_before_resume = len(complete_records(out))
+
+        resumed = await start_batch(rows, out, sandbox, key, "--resume", *rate)
+        _, stderr = await resumed.communicate()
+        counters = sandbox.counters
+
+    assert recorded_before_resume == limit.requests
+    assert resumed.returncode == 0, stderr.decode()
+    assert counters.rate_limited_total == 0
+    assert counters.messages_created == 2 * limit.requests
