@@ -10,10 +10,11 @@ import weakref
 from collections.abc import Awaitable, Mapping
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import aiohttp
 import attrs
+from yarl import URL
 
 from chatmaid_async import _limiter
 from chatmaid_async._limits import Limiter, LimiterBackend, RateLimit, key_fingerprint, redact_key
@@ -72,6 +73,7 @@ class Chatmaid:
         self.base_url = _resolve_base_url(base_url, self.environment)
         self.rate_limit = RateLimit() if rate_limit is _UNSET else rate_limit
         _check_collaborators(self.rate_limit, retry, session, rate_limiter, max_connections)
+        _check_session_auth(session)
 
         self._options = RequestOptions(
             timeout=_positive("timeout", timeout),
@@ -204,6 +206,12 @@ def _resolve_key(api_key: str | None) -> str:
         )
     if not isinstance(key, str):
         raise ConfigurationError(f"api_key must be a string, not {type(key).__name__}")
+    if key != key.strip():
+        # Most often a newline read from a file; showing the key's tail would show it too.
+        raise ConfigurationError(
+            "the API key has leading or trailing whitespace (a newline read from a file?): "
+            "strip it (keys start with sk_test_ or sk_live_; the key itself is not shown)"
+        )
     if not key.startswith(tuple(KEY_PREFIXES)):
         raise ConfigurationError(
             "the API key must start with sk_test_ or sk_live_ (the key itself is not shown)"
@@ -239,6 +247,16 @@ def _check_collaborators(
         raise ConfigurationError(f"max_connections must be 1 or more, got {max_connections}")
 
 
+def _check_session_auth(session: aiohttp.ClientSession | None) -> None:
+    # aiohttp refuses a request that has both an auth= and an Authorization header, so every
+    # call on such a session would fail with a bare ValueError.
+    if session is not None and session.auth is not None:
+        raise ConfigurationError(
+            "the aiohttp session passed as session= has auth= set; the client authenticates "
+            "with its API key, so pass a session without auth"
+        )
+
+
 def _is_well_formed(key: str) -> bool:
     return (
         len("sk_test_") < len(key) <= MAX_KEY_LENGTH
@@ -258,7 +276,7 @@ def _resolve_base_url(base_url: str | None, environment: str) -> str:
     if url.endswith("/v1"):
         url = url[: -len("/v1")].rstrip("/")
 
-    parts = urlsplit(url)
+    parts = _split_base_url(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"base_url must be an http(s) URL, got {url!r}")
     if parts.query or parts.fragment:
@@ -272,6 +290,20 @@ def _resolve_base_url(base_url: str | None, environment: str) -> str:
             "refusing to send a live key over plain http to a remote host; use https"
         )
     return url
+
+
+def _split_base_url(url: str) -> SplitResult:
+    # A malformed host or port (an unclosed "[", a port past 65535) makes the parsers raise a
+    # bare ValueError, urlsplit here or yarl on the first request (yarl reads the port only
+    # when asked); the URL stays out of the message, as a pasted one may hold a credential.
+    try:
+        URL(url, encoded=True).port  # noqa: B018
+        return urlsplit(url)
+    except ValueError:
+        raise ConfigurationError(
+            "base_url is not a valid URL: check its host and port (an IPv6 host goes in "
+            "brackets; a port is a number up to 65535)"
+        ) from None
 
 
 def _is_loopback(host: str) -> bool:

@@ -237,7 +237,8 @@ class Transport:
             # Closed while this call waited for a slot or between attempts: send nothing more.
             if permit is not None:
                 await permit.release(sent=False)
-            raise ClientClosedError(CLOSED_MESSAGE)
+            # An earlier attempt of this call may have reached the API: hand back its key.
+            raise ClientClosedError(CLOSED_MESSAGE, idempotency_key=request.idempotency_key)
         started = time.monotonic()
         status: int | None = None
         # Counted as sent unless the connection provably never opened: the guarantee of at
@@ -252,6 +253,9 @@ class Transport:
                 headers=self._body_headers if request.body is not None else self._bodyless_headers,
                 timeout=options.client_timeout,
                 allow_redirects=False,
+                # A caller's session may raise on 4xx/5xx; the status must reach the mapping
+                # below, which picks the typed error and whether to retry.
+                raise_for_status=False,
             ) as response:
                 payload = await response.read()
                 status, headers = response.status, response.headers
@@ -403,7 +407,11 @@ class Transport:
             idempotency_key=request.idempotency_key,
         )
 
-    def _connection_error(self, request: _Request, exc: Exception) -> APIConnectionError:
+    def _connection_error(self, request: _Request, exc: Exception) -> ChatmaidError:
+        if self._closed:
+            # aclose() closed the session under this attempt: the close is the cause, and a
+            # retry (or a warning about one) would only meet the closed client.
+            return ClientClosedError(CLOSED_MESSAGE, idempotency_key=request.idempotency_key)
         return APIConnectionError(
             f"{request.method} {request.endpoint} failed: {type(exc).__name__}",
             idempotency_key=request.idempotency_key,

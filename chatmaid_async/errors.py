@@ -46,7 +46,18 @@ class ChatmaidError(Exception):
 
 
 class ClientClosedError(ChatmaidError, RuntimeError):
-    """A call was made on, or was still running when someone closed, a closed client."""
+    """A call was made on, or was still running when someone closed, a closed client.
+
+    ``idempotency_key`` is set for a send that was under way at the close: it may have reached
+    the API, and sending again with that key, on another client, can never create a second
+    message.
+    """
+
+    idempotency_key: str | None
+
+    def __init__(self, message: str, *, idempotency_key: str | None = None) -> None:
+        self.idempotency_key = idempotency_key
+        super().__init__(message)
 
 
 class ConfigurationError(ChatmaidError):

@@ -199,6 +199,25 @@ def test_base_url_that_is_not_a_plain_http_url_is_refused(base_url: str) -> None
         Chatmaid(KEY, base_url=base_url, rate_limit=None)
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://[::1",
+        "http://[::1]x",
+        "http://[zz]",
+        "http://localhost:99999",
+        "http://localhost:port",
+        f"http://{LIVE_KEY}@[::1",
+        f"http://localhost:{LIVE_KEY}",
+    ],
+)
+def test_a_malformed_base_url_is_refused_naming_base_url_but_never_the_key(base_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="base_url") as caught:
+        Chatmaid(LIVE_KEY, base_url=base_url, rate_limit=None)
+
+    assert LIVE_KEY not in str(caught.value)
+
+
 # --- per-call settings -------------------------------------------------------------------------
 
 
@@ -265,3 +284,15 @@ def test_keys_that_cannot_be_real_fail_at_construction(key: str) -> None:
 def test_a_rate_limit_window_must_be_finite() -> None:
     with pytest.raises(ValueError, match="per"):
         RateLimit(10, per=float("inf"))
+
+
+@pytest.mark.parametrize("key", ["sk_test_abcdefghijklmnop\n", " sk_live_abcdefghijklmnop\r\n"])
+def test_a_key_with_surrounding_whitespace_is_refused_on_one_line_saying_so(key: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Chatmaid(key, rate_limit=None)
+
+    text = str(caught.value)
+    assert "whitespace" in text
+    assert "\n" not in text
+    assert "\r" not in text
+    assert "mnop" not in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import subprocess
 import sys
@@ -20,7 +21,17 @@ from aioresponses import aioresponses
 from conftest import BASE, KEY, envelope, sent_requests
 from fastapi import FastAPI, Request
 
-from chatmaid_async import Chatmaid, ChatmaidError, ClientClosedError, LoopMismatchError
+from chatmaid_async import (
+    AuthenticationError,
+    Chatmaid,
+    ChatmaidError,
+    ClientClosedError,
+    ConfigurationError,
+    LoopMismatchError,
+    NotFoundError,
+    RetryPolicy,
+)
+from chatmaid_async.sandbox import Sandbox
 
 PHONES = [{"id": "ph_1", "phoneNumber": "+15551234567", "connectionStatus": "connected"}]
 ACCOUNT = {"accountId": "acc_1", "name": "Acme", "email": "ops@acme.example"}
@@ -324,6 +335,42 @@ async def test_a_closed_caller_session_raises_a_clear_error(mocked: aioresponses
     assert sent_requests(mocked) == []
 
 
+async def test_a_caller_session_that_raises_for_status_still_gets_typed_errors_unretried(
+    chatmaid_sandbox: Sandbox, chatmaid_key: str, fast_retry: RetryPolicy
+) -> None:
+    base_url = chatmaid_sandbox.base_url
+    async with aiohttp.ClientSession(raise_for_status=True) as session:
+        client = Chatmaid(
+            chatmaid_key, base_url=base_url, rate_limit=None, retry=fast_retry, session=session
+        )
+        unknown_key = Chatmaid(
+            "sk_test_" + "0" * 24,
+            base_url=base_url,
+            rate_limit=None,
+            retry=fast_retry,
+            session=session,
+        )
+
+        with pytest.raises(NotFoundError):
+            await client.messages.get("msg_missing")
+        with pytest.raises(AuthenticationError):
+            await unknown_key.account.get()
+
+    # One request each: a 404 or a 401 is never worth another attempt.
+    assert chatmaid_sandbox.counters.requests_total == 2
+
+
+# aiohttp 3.14 deprecates BasicAuth and a session's auth=; older versions still take them.
+@pytest.mark.filterwarnings("ignore:.*auth.*deprecated:DeprecationWarning")
+async def test_a_caller_session_with_its_own_auth_is_refused_at_construction() -> None:
+    async with aiohttp.ClientSession(auth=aiohttp.BasicAuth("user", "pw")) as session:
+        with pytest.raises(ConfigurationError, match="API key") as caught:
+            Chatmaid(KEY, rate_limit=None, session=session)
+
+    assert "session" in str(caught.value)
+    assert "pw" not in str(caught.value)
+
+
 # --- F12: no warnings at exit under python -X dev -W error::ResourceWarning --------------------
 
 _PRELUDE = """
@@ -494,3 +541,36 @@ async def test_calls_waiting_for_a_slot_when_the_client_closes_fail_and_send_not
         assert not isinstance(outcomes[0], BaseException)
         assert all(isinstance(outcome, ClientClosedError) for outcome in outcomes[1:])
         assert sandbox.counters.messages_created == 1
+
+
+async def test_closing_the_client_under_sends_in_flight_fails_them_with_no_retry_logged(
+    chatmaid_sandbox: Sandbox,
+    chatmaid_key: str,
+    chatmaid_phone: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="chatmaid_async")
+    # Long enough that every send is still waiting for its answer when the client closes.
+    chatmaid_sandbox.set_faults(latency=2.0, paths=["/v1/messages/send"])
+    client = Chatmaid(chatmaid_key, base_url=chatmaid_sandbox.base_url, rate_limit=None)
+    calls = [
+        asyncio.ensure_future(
+            client.messages.send(chatmaid_phone, "+15557654321", content=f"hi {n}")
+        )
+        for n in range(4)
+    ]
+    # Polling: the sandbox counts a request on arrival but sets no event a test could await.
+    while chatmaid_sandbox.counters.requests_total < len(calls):  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+
+    await client.aclose()
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+
+    assert [type(outcome) for outcome in outcomes] == [ClientClosedError] * len(calls)
+    assert [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()] == []
+    assert chatmaid_sandbox.counters.requests_total == len(calls)
+    # Each send may have reached the API: its own key lets another client send it again with
+    # no second message.
+    keys = [getattr(outcome, "idempotency_key", None) for outcome in outcomes]
+    assert None not in keys
+    assert len(set(keys)) == len(calls)
