@@ -196,6 +196,13 @@ def test_a_url_that_is_not_redis_is_refused_without_echoing_the_password() -> No
     assert "hunter2" not in str(caught.value)
 
 
+@pytest.mark.parametrize("url", ["redis://app:hunter2@[::1", "redis://app:hunter2@cache:99999"])
+def test_a_malformed_redis_url_is_refused_without_echoing_the_password(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="Redis URL") as caught:
+        RedisRateLimiter(url)
+    assert "hunter2" not in str(caught.value)
+
+
 # Each row: events (("fail"|"ok", at) or ("route", at, expected route)), then WARNINGs seen.
 HEALTH_CASES: dict[str, tuple[list[tuple[Any, ...]], int]] = {
     "up goes to redis": ([("route", 0.0, "redis")], 0),

@@ -66,8 +66,16 @@ def check_options(
 
 
 def checked_url(url: str) -> str:
-    scheme = urlsplit(url).scheme
-    if scheme not in ("redis", "rediss", "unix"):
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (urlsplit reads the port only when asked)
+    except ValueError:
+        # The URL stays out of the message: it may hold the password.
+        raise ConfigurationError(
+            "the Redis URL is malformed: check its host and port (an IPv6 host goes in "
+            "brackets; a port is a number up to 65535)"
+        ) from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
         raise ConfigurationError(
             f"the Redis URL must start with redis://, rediss:// or unix://, got {redact_url(url)}"
         )
