@@ -442,8 +442,13 @@ def _structure_fn(
     return structure
 
 
+def _is_object(value: Any) -> bool:
+    # type() first: isinstance against the Mapping ABC is slow, and JSON objects are dicts.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _fields(value: Any, *, keep_raw: bool) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
+    if not _is_object(value):
         raise TypeError(f"expected an object, got {type(value).__name__}")
     # JSON null means absent: drop it so attrs defaults apply, then keep the original.
     present = {k: v for k, v in value.items() if v is not None}
@@ -478,7 +483,7 @@ def decode_sent(value: Any, endpoint: str, idempotency_key: str) -> Message:
     The same as ``attrs.evolve(decode(value, Message, endpoint), idempotency_key=...)``,
     without building the message twice.
     """
-    if not isinstance(value, Mapping) or value.get(_IDEMPOTENCY_KEY) is not None:
+    if not _is_object(value) or value.get(_IDEMPOTENCY_KEY) is not None:
         # A server that echoes a key gets it checked as any field would be, then replaced.
         message = decode(value, Message, endpoint)
         return attrs.evolve(message, idempotency_key=idempotency_key)

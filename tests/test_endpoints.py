@@ -560,6 +560,23 @@ async def test_send_without_a_key_sends_a_fresh_uuid4_and_returns_it(
     assert all(uuid.UUID(key).version == 4 for key in keys)
 
 
+def test_generated_keys_are_canonical_random_uuid4_text() -> None:
+    keys = [messages_module.new_idempotency_key() for _ in range(20_000)]
+
+    parsed = [uuid.UUID(key) for key in keys]
+    # The canonical form (lower-case, hyphenated), the version and variant of a random UUID.
+    assert [str(u) for u in parsed] == keys
+    assert {u.version for u in parsed} == {4}
+    assert {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert len(set(keys)) == len(keys)
+    # Every one of the 122 random bits varies across keys.
+    fixed = (0xF << 76) | (0xC << 60)
+    bits_set = set()
+    for u in parsed:
+        bits_set.update(b for b in range(128) if not fixed >> b & 1 and u.int >> b & 1)
+    assert len(bits_set) == 122
+
+
 async def test_send_omits_content_when_none_rather_than_sending_null(
     client: Chatmaid, mocked: aioresponses
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Collection, Iterable
 from typing import TYPE_CHECKING
 
@@ -195,7 +195,10 @@ def _send_body(
     sender = check_phone_ref("from_phone_id", from_phone_id)
     recipient = check_recipient("to", to)
     text, urls = check_content(content, media_urls)
-    key = str(uuid.uuid4()) if idempotency_key is None else check_idempotency_key(idempotency_key)
+    if idempotency_key is None:
+        key = new_idempotency_key()
+    else:
+        key = check_idempotency_key(idempotency_key)
 
     body: dict[str, object] = {"fromPhoneId": sender, "to": recipient}
     if text is not None:
@@ -204,6 +207,18 @@ def _send_body(
         body["mediaUrls"] = urls
     body["idempotencyKey"] = key
     return key, body
+
+
+def new_idempotency_key() -> str:
+    """A random (version 4) UUID in canonical text, as ``str(uuid.uuid4())`` gives.
+
+    Written out from 16 random bytes: ``uuid.uuid4`` builds and formats a ``UUID`` object,
+    which costs more than twice as much, on every send.
+    """
+    digits = os.urandom(16).hex()
+    # The version nibble becomes 4; the variant's two top bits become 10 (8, 9, a or b).
+    variant = "89ab"[int(digits[16], 16) & 3]
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
 
 
 def _check_message_id(value: object) -> str:
