@@ -27,6 +27,7 @@ from chatmaid_async.cli._journal import (
     failure_reason,
     first_keyed_record,
     recorded_ids,
+    recorded_namespace,
     to_record,
 )
 from chatmaid_async.cli._output import Output
@@ -109,6 +110,17 @@ def check_out_file(options: BatchOptions) -> None:
 def _check_namespace(out: Path, namespace: str) -> None:
     # Rows lost in flight are resent on --resume; under another namespace their keys differ,
     # and the API would take them as new messages. (Rows carry no keys of their own.)
+    recorded = recorded_namespace(out)
+    if recorded is not None:
+        if recorded != namespace:
+            raise UsageProblem(
+                f"{out} was written under the namespace {recorded!r}, not {namespace!r}: the "
+                "rows still to send would get new idempotency keys and could be sent twice. "
+                f"The namespace defaults to the input file's name; pass --namespace {recorded}"
+            )
+        return
+
+    # A file from before namespaces were written down: its keys tell.
     record = first_keyed_record(out)
     if record is None or record["idempotency_key"] == idempotency_key_for(
         str(record["id"]), namespace
@@ -138,9 +150,14 @@ async def run_batch(
         output.note(f"resuming: {tally.skipped} rows already recorded in {options.out}")
     elif options.resume and options.out and not options.out.exists():
         output.note(f"resuming: {options.out} does not exist, so every row will be sent")
-    await _wait_out_previous_run(session, options, output, tally.rate_limit)
+    if todo:
+        await _wait_out_previous_run(session, options, output, tally.rate_limit)
 
-    journal = Journal(options.out, fsync=options.fsync) if options.out else None
+    journal = (
+        Journal(options.out, namespace=options.namespace, fsync=options.fsync)
+        if options.out
+        else None
+    )
     pace = Pace(tally.rate_limit)
     async with metered(session.client.limiter) as meter:
         bar = batch_progress(output.err, meter, pace, enabled=options.progress and not output.json)

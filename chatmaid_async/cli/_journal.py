@@ -1,5 +1,9 @@
 """The ``--out`` file: one JSON line per finished batch item, written as each one finishes.
 
+A new file starts with a line naming the run's namespace (``{"namespace": "..."}``), written
+before the first send, so a ``--resume`` can tell that its keys would differ even when the run
+stopped before any item finished.
+
 Each line is flushed before the next item is recorded, so a crash loses at most the records of
 the items still in flight; those are resent on ``--resume`` with the same idempotency key, and
 the API answers with the message it already created. A line cut short by a crash is ignored
@@ -30,6 +34,7 @@ __all__ = [
     "failure_reason",
     "first_keyed_record",
     "recorded_ids",
+    "recorded_namespace",
     "to_record",
 ]
 
@@ -127,6 +132,24 @@ def recorded_ids(path: Path) -> set[str]:
     return {item_id for item_id, settled in latest.items() if settled}
 
 
+def recorded_namespace(path: Path) -> str | None:
+    """The namespace named on the first line of ``path`` (None if it names none)."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    with handle:
+        first = handle.readline()
+    try:
+        header = json.loads(first)
+    except ValueError:
+        return None
+    if not isinstance(header, dict) or "id" in header:
+        return None
+    namespace = header.get("namespace")
+    return namespace if isinstance(namespace, str) else None
+
+
 def first_keyed_record(path: Path) -> Record | None:
     """The first record in ``path`` that carries an idempotency key (None if none does)."""
     try:
@@ -171,8 +194,9 @@ class Journal:
     (it is in the kernel once flushed) but not a crash of the machine.
     """
 
-    def __init__(self, path: Path, *, fsync: bool = False) -> None:
+    def __init__(self, path: Path, *, namespace: str | None = None, fsync: bool = False) -> None:
         self.path = path
+        self.namespace = namespace
         self._fsync = fsync
         self._handle: TextIO | None = None
         self.written = 0
@@ -183,6 +207,8 @@ class Journal:
         # A run killed mid-line left a partial record: start on a fresh line after it.
         if self._handle.tell() > 0 and not _ends_with_newline(self.path):
             self._handle.write("\n")
+        elif self._handle.tell() == 0 and self.namespace is not None:
+            self._write_line({"namespace": self.namespace})
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -192,12 +218,15 @@ class Journal:
 
     def append(self, record: Record) -> None:
         """Write one record and push it to the OS before returning."""
+        self._write_line(record)
+        self.written += 1
+
+    def _write_line(self, document: dict[str, Any]) -> None:
         assert self._handle is not None, "use Journal as a context manager"
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._handle.write(json.dumps(document, ensure_ascii=False) + "\n")
         self._handle.flush()
         if self._fsync:
             os.fsync(self._handle.fileno())
-        self.written += 1
 
     def touch(self) -> None:
         """Mark the file as written now, as a sign of life for a later ``--resume``."""

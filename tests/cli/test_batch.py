@@ -24,7 +24,9 @@ EXAMPLE_VALID = 194
 
 
 def records(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    """The item records of ``path``, without the line naming the namespace."""
+    documents = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [document for document in documents if "id" in document]
 
 
 def lines(stdout: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -94,8 +96,9 @@ async def test_resume_sends_only_what_is_not_recorded(
     conn = ["--api-key", key, "--base-url", sandbox.base_url, "--from", PHONE, "--rate", "off"]
     await invoke_async("batch", str(rows), "--out", str(out), *conn)
 
-    # As if the first run had died after 20 records, halfway through writing the 21st.
-    kept = out.read_text(encoding="utf-8").splitlines(keepends=True)[:20]
+    # As if the first run had died after 20 records (and the namespace line), halfway through
+    # writing the 21st.
+    kept = out.read_text(encoding="utf-8").splitlines(keepends=True)[:21]
     out.write_text("".join(kept) + '{"id": "r0', encoding="utf-8")
     resumed = await invoke_async("batch", str(rows), "--out", str(out), "--resume", *conn)
 
@@ -104,7 +107,8 @@ async def test_resume_sends_only_what_is_not_recorded(
     assert sandbox.counters.messages_created == 60
     assert sandbox.counters.duplicates_prevented == 40
     complete = [json.loads(line) for line in out.read_text().splitlines() if line.endswith("}")]
-    assert Counter(r["id"] for r in complete) == Counter({f"r{n}": 1 for n in range(60)})
+    assert complete[0] == {"namespace": "rows"}
+    assert Counter(r["id"] for r in complete[1:]) == Counter({f"r{n}": 1 for n in range(60)})
 
 
 async def test_a_resume_from_a_renamed_file_is_refused_before_anything_is_sent(
@@ -116,7 +120,7 @@ async def test_a_resume_from_a_renamed_file_is_refused_before_anything_is_sent(
     rows = write_csv(tmp_path, 30)
     conn = ["--api-key", key, "--base-url", sandbox.base_url, "--from", PHONE, "--rate", "off"]
     await invoke_async("batch", str(rows), "--out", str(out), *conn)
-    kept = out.read_text(encoding="utf-8").splitlines(keepends=True)[:10]
+    kept = out.read_text(encoding="utf-8").splitlines(keepends=True)[:11]
     out.write_text("".join(kept), encoding="utf-8")
     renamed = rows.rename(tmp_path / "rows-final.csv")
     requests_before = sandbox.counters.requests_total
@@ -135,6 +139,27 @@ async def test_a_resume_from_a_renamed_file_is_refused_before_anything_is_sent(
     assert resumed.exit_code == EXIT_OK, resumed.output
     assert sandbox.counters.messages_created == 30
     assert sandbox.counters.duplicates_prevented == 20
+
+
+async def test_a_resume_from_a_renamed_file_is_refused_though_no_result_was_recorded(
+    sandbox: Sandbox, key: str, tmp_path: Path
+) -> None:
+    # Killed before any answer came back: --out holds only what the run wrote before sending,
+    # while every row may have reached the API under the first file's namespace.
+    out = tmp_path / "out.jsonl"
+    rows = write_csv(tmp_path, 10)
+    conn = ["--api-key", key, "--base-url", sandbox.base_url, "--from", PHONE, "--rate", "off"]
+    await invoke_async("batch", str(rows), "--out", str(out), *conn)
+    lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
+    out.write_text("".join(line for line in lines if '"id"' not in line), encoding="utf-8")
+    renamed = rows.rename(tmp_path / "rows-final.csv")
+    requests_before = sandbox.counters.requests_total
+
+    refused = await invoke_async("batch", str(renamed), "--out", str(out), "--resume", *conn)
+
+    assert refused.exit_code == EXIT_USAGE, refused.output
+    assert "'rows'" in refused.stderr
+    assert sandbox.counters.requests_total == requests_before
 
 
 def test_a_resume_without_its_out_file_says_every_row_will_be_sent(tmp_path: Path) -> None:

@@ -36,13 +36,16 @@ def write_rows(path: Path) -> None:
 
 
 def complete_records(out: Path) -> list[dict[str, object]]:
-    """Every whole record in ``out`` (a line cut short by the kill is not one)."""
+    """Every whole item record in ``out`` (not a line cut short by the kill, nor the line
+    naming the namespace)."""
     found = []
     for line in out.read_text(encoding="utf-8").splitlines():
         try:
-            found.append(json.loads(line))
+            document = json.loads(line)
         except ValueError:
             continue
+        if "id" in document:
+            found.append(document)
     return found
 
 
@@ -128,7 +131,8 @@ async def test_ctrl_c_stops_cleanly_with_what_finished_recorded(tmp_path: Path) 
     assert batch.returncode == EXIT_INTERRUPTED, stderr.decode()
     text = out.read_text(encoding="utf-8")
     assert text.endswith("\n")
-    records = [json.loads(line) for line in text.splitlines()]
+    header, *records = [json.loads(line) for line in text.splitlines()]
+    assert header == {"namespace": "rows"}
     assert len({r["id"] for r in records}) == len(records) < VALID
     # Sends stopped with the command; at most those in flight were created unrecorded.
     assert created_later == created
