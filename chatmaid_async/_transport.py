@@ -112,6 +112,9 @@ class Transport:
         self._max_connections = max_connections
         self._caller_session = session
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        # Answers whose bodies are being read: aclose() cuts them off, as closing a session
+        # leaves a body that is still arriving to wait out its timeout.
+        self._reading: set[aiohttp.ClientResponse] = set()
         self._loop_guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
         self._sleep = sleep
         self._closed = False
@@ -188,6 +191,8 @@ class Transport:
     async def aclose(self) -> None:
         """Close the sessions this transport opened; a caller's session is left open."""
         self._closed = True
+        for response in list(self._reading):
+            response.close()
         sessions, self._sessions = self._sessions, {}
         guards, self._loop_guards = self._loop_guards, {}
         for session in sessions.values():
@@ -230,6 +235,9 @@ class Transport:
     async def _attempt(self, request: _Request, options: RequestOptions, attempt: int) -> Envelope:
         session = self._sessions.get(asyncio.get_running_loop())
         if session is None or session.closed:
+            if self._closed:
+                # Closed before a retry: an earlier attempt may have reached the API.
+                raise ClientClosedError(CLOSED_MESSAGE, idempotency_key=request.idempotency_key)
             session = await self._session()
         # No limiter, no await: pacing off costs nothing. The limiter logs long waits itself.
         permit = await self._limiter.acquire() if self._limiter is not None else None
@@ -257,7 +265,11 @@ class Transport:
                 # below, which picks the typed error and whether to retry.
                 raise_for_status=False,
             ) as response:
-                payload = await response.read()
+                self._reading.add(response)
+                try:
+                    payload = await response.read()
+                finally:
+                    self._reading.discard(response)
                 status, headers = response.status, response.headers
         except asyncio.TimeoutError:
             raise self._timeout_error(request, options.timeout) from None
@@ -401,7 +413,10 @@ class Transport:
                 url += "?" + "&".join(pairs)
         return URL(url, encoded=True)
 
-    def _timeout_error(self, request: _Request, timeout: float) -> APITimeoutError:
+    def _timeout_error(self, request: _Request, timeout: float) -> ChatmaidError:
+        if self._closed:
+            # The answer never came because aclose() ended the connection under it.
+            return ClientClosedError(CLOSED_MESSAGE, idempotency_key=request.idempotency_key)
         return APITimeoutError(
             f"{request.method} {request.endpoint} got no answer within {timeout:g}s",
             idempotency_key=request.idempotency_key,

@@ -30,6 +30,7 @@ from chatmaid_async import (
     LoopMismatchError,
     NotFoundError,
     RetryPolicy,
+    _retry,
 )
 from chatmaid_async.sandbox import Sandbox
 
@@ -574,3 +575,54 @@ async def test_closing_the_client_under_sends_in_flight_fails_them_with_no_retry
     keys = [getattr(outcome, "idempotency_key", None) for outcome in outcomes]
     assert None not in keys
     assert len(set(keys)) == len(calls)
+
+
+async def test_closing_the_client_cuts_off_answers_still_arriving(
+    chatmaid_sandbox: Sandbox, chatmaid_key: str, chatmaid_phone: str
+) -> None:
+    # Each answer's body trickles in for 10 s; the client must not wait that out after a close.
+    chatmaid_sandbox.set_faults(slow_body=1.0, slow_body_seconds=10.0)
+    client = Chatmaid(chatmaid_key, base_url=chatmaid_sandbox.base_url, rate_limit=None)
+    calls = [
+        asyncio.ensure_future(
+            client.messages.send(
+                chatmaid_phone, "+15557654321", f"hi {n}", idempotency_key=f"k{n}"
+            )
+        )
+        for n in range(3)
+    ]
+    while chatmaid_sandbox.counters.messages_created < len(calls):  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+
+    await client.aclose()
+    outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5.0)
+
+    assert [type(outcome) for outcome in outcomes] == [ClientClosedError] * len(calls)
+    # These messages exist at the API: the keys are how the caller finds them again.
+    keys = [getattr(outcome, "idempotency_key", None) for outcome in outcomes]
+    assert keys == ["k0", "k1", "k2"]
+
+
+async def test_a_call_closed_between_attempts_keeps_its_idempotency_key(
+    chatmaid_sandbox: Sandbox,
+    chatmaid_key: str,
+    chatmaid_phone: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chatmaid_sandbox.set_faults(error_503=1.0)
+    # A backoff long enough to close the client in (jitter could otherwise make it ~0).
+    monkeypatch.setattr(_retry, "retry_delay", lambda *_: 2.0)
+    client = Chatmaid(chatmaid_key, base_url=chatmaid_sandbox.base_url, rate_limit=None)
+    call = asyncio.ensure_future(
+        client.messages.send(chatmaid_phone, "+15557654321", "hi", idempotency_key="retried")
+    )
+    while chatmaid_sandbox.counters.requests_total < 1:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # the first attempt's 503 is in; the call waits to retry
+
+    await client.aclose()
+
+    with pytest.raises(ClientClosedError) as caught:
+        await call
+    assert caught.value.idempotency_key == "retried"
+    assert chatmaid_sandbox.counters.requests_total == 1

@@ -481,7 +481,8 @@ async def test_a_batch_of_only_bad_rows_exits_4_records_each_reason_and_sends_no
     result = await asyncio.to_thread(run_cli, *args, *connection(sandbox, key))
 
     assert result.exit_code == 4, result.output
-    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    header, *records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert header == {"namespace": "bad"}
     assert len(records) == len(rows)
     assert not any(record["ok"] for record in records)
     reasons = {record["id"]: record["error"]["message"] for record in records}
