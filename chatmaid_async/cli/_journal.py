@@ -12,8 +12,10 @@ when the file is read back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -120,26 +122,15 @@ def recorded_ids(path: Path) -> set[str]:
     first attempt reached the API.
     """
     latest: dict[str, bool] = {}
-    try:
-        handle = path.open(encoding="utf-8")
-    except FileNotFoundError:
-        return set()
-    with handle:
-        for line in handle:
-            record = _record_of(line)
-            if record is not None:
-                latest[record["id"]] = _settles(record)
+    for record in _records(path):
+        latest[record["id"]] = _settles(record)
     return {item_id for item_id, settled in latest.items() if settled}
 
 
 def recorded_namespace(path: Path) -> str | None:
     """The namespace named on the first line of ``path`` (None if it names none)."""
-    try:
-        handle = path.open(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    with handle:
-        first = handle.readline()
+    with contextlib.closing(_lines(path)) as lines:
+        first = next(lines, "")
     try:
         header = json.loads(first)
     except ValueError:
@@ -152,16 +143,26 @@ def recorded_namespace(path: Path) -> str | None:
 
 def first_keyed_record(path: Path) -> Record | None:
     """The first record in ``path`` that carries an idempotency key (None if none does)."""
+    records = (r for r in _records(path) if isinstance(r.get("idempotency_key"), str))
+    with contextlib.closing(records):
+        return next(records, None)
+
+
+def _lines(path: Path) -> Generator[str, None, None]:
+    # A file that does not exist has no lines: nothing was recorded yet.
     try:
         handle = path.open(encoding="utf-8")
     except FileNotFoundError:
-        return None
+        return
     with handle:
-        for line in handle:
-            record = _record_of(line)
-            if record is not None and isinstance(record.get("idempotency_key"), str):
-                return record
-    return None
+        yield from handle
+
+
+def _records(path: Path) -> Generator[Record, None, None]:
+    for line in _lines(path):
+        record = _record_of(line)
+        if record is not None:
+            yield record
 
 
 def _record_of(line: str) -> Record | None:
