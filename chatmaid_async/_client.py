@@ -19,8 +19,8 @@ from yarl import URL
 from chatmaid_async import _limiter
 from chatmaid_async._limits import Limiter, LimiterBackend, RateLimit, key_fingerprint, redact_key
 from chatmaid_async._retry import RetryPolicy
-from chatmaid_async._transport import CLOSED_MESSAGE, Envelope, RequestOptions, Transport
-from chatmaid_async.errors import ClientClosedError, ConfigurationError
+from chatmaid_async._transport import Envelope, RequestOptions, Transport
+from chatmaid_async.errors import ConfigurationError
 from chatmaid_async.resources.account import AccountResource
 from chatmaid_async.resources.groups import GroupsResource
 from chatmaid_async.resources.messages import MessagesResource
@@ -183,9 +183,8 @@ class Chatmaid:
         body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Awaitable[Envelope]:
-        # The transport's call is handed on, not awaited: the resource's await drives it.
-        if self._transport.closed:
-            raise ClientClosedError(CLOSED_MESSAGE)
+        # The transport's call is handed on, not awaited: the resource's await drives it. A
+        # closed client's transport raises ClientClosedError before building anything.
         return self._transport.request(
             method,
             endpoint,

@@ -183,7 +183,7 @@ class Transport:
             body=_JSON_ENCODER.encode(body).encode() if body is not None else None,
             idempotency_key=idempotency_key,
         )
-        call = self._call(request, options)
+        call = self._attempt(request, options)
         if options.deadline is None:
             return call
         return _within_deadline(call, options.deadline, request)
@@ -201,14 +201,81 @@ class Transport:
         if current is not None:
             await current.aclose()
 
-    async def _call(self, request: _Request, options: RequestOptions) -> Envelope:
+    async def _attempt(
+        self, request: _Request, options: RequestOptions, attempt: int = 1
+    ) -> Envelope:
+        # A call's first attempt is this coroutine itself, not one awaited by another: each
+        # time a call resumes, it passes through every frame it is awaited through.
         try:
-            return await self._attempt(request, options, attempt=1)
-        except ChatmaidError as exc:
-            if options.retry.max_retries == 0 or not _retry.is_retryable(exc, options.retry):
-                raise
-            first_failure: ChatmaidError | None = exc
+            session = self._sessions.get(asyncio.get_running_loop())
+            if session is None or session.closed:
+                session = await self._session_for(request)
+            # No limiter, no await: pacing off costs nothing. The limiter logs long waits.
+            permit = await self._limiter.acquire() if self._limiter is not None else None
+            if self._closed:
+                # Closed while this call waited for a slot: send nothing more.
+                if permit is not None:
+                    await permit.release(sent=False)
+                # An earlier attempt of this call may have reached the API: hand back its key.
+                raise ClientClosedError(CLOSED_MESSAGE, idempotency_key=request.idempotency_key)
+            started = time.monotonic()
+            status: int | None = None
+            # Counted as sent unless the connection provably never opened: the guarantee of
+            # at most N requests per window must hold even for attempts cut short.
+            sent = True
+            try:
+                # The timeout starts once the slot is granted: waiting for one is not a fault.
+                async with session.request(
+                    request.method,
+                    request.url,
+                    data=request.body,
+                    headers=(
+                        self._body_headers if request.body is not None else self._bodyless_headers
+                    ),
+                    timeout=options.client_timeout,
+                    allow_redirects=False,
+                    # A caller's session may raise on 4xx/5xx; the status must reach the
+                    # mapping below, which picks the typed error and whether to retry.
+                    raise_for_status=False,
+                ) as response:
+                    self._reading.add(response)
+                    try:
+                        payload = await response.read()
+                    finally:
+                        self._reading.discard(response)
+                    status, headers = response.status, response.headers
+            except asyncio.TimeoutError:
+                raise self._timeout_error(request, options.timeout) from None
+            except aiohttp.ClientConnectorError as exc:
+                sent = False
+                raise self._connection_error(request, exc) from None
+            except aiohttp.ClientError as exc:
+                raise self._connection_error(request, exc) from None
+            finally:
+                if permit is not None:
+                    await permit.release(sent=sent)
+                if logger.isEnabledFor(logging.DEBUG):
+                    _log_attempt(request, attempt, status, time.monotonic() - started)
 
+            if self._limiter is not None:
+                await self._follow_quota(self._limiter, headers, options.retry)
+            if 200 <= status < 300:
+                return self._decoded(request, status, headers, payload)
+            error = _status_error(request, status, headers, self._without_key(payload))
+            if isinstance(error, RateLimitError):
+                await self._pause_key(error, options.retry)
+            raise error
+        except ChatmaidError as exc:
+            if attempt > 1 or options.retry.max_retries == 0:
+                raise
+            if not _retry.is_retryable(exc, options.retry):
+                raise
+            first_failure = exc
+        return await self._retry(request, options, first_failure)
+
+    async def _retry(
+        self, request: _Request, options: RequestOptions, first_failure: ChatmaidError
+    ) -> Envelope:
         # The first attempt failed in a retryable way: tenacity runs the remaining attempts,
         # starting by re-raising that failure so its wait and logging apply uniformly. It is
         # imported here, as a call that succeeds at once never needs it.
@@ -222,89 +289,33 @@ class Transport:
             sleep=self._sleep,
             reraise=True,
         )
+        failure: ChatmaidError | None = first_failure
         async for attempt in retrier:
             with attempt:
-                if first_failure is not None:
-                    failure, first_failure = first_failure, None
-                    raise failure
+                if failure is not None:
+                    raise_now, failure = failure, None
+                    raise raise_now
                 return await self._attempt(
                     request, options, attempt=attempt.retry_state.attempt_number
                 )
         raise AssertionError("unreachable: tenacity reraises the last failure")
 
-    async def _attempt(self, request: _Request, options: RequestOptions, attempt: int) -> Envelope:
-        session = self._sessions.get(asyncio.get_running_loop())
-        if session is None or session.closed:
-            if self._closed:
-                # Closed before a retry: an earlier attempt may have reached the API.
-                raise ClientClosedError(CLOSED_MESSAGE, idempotency_key=request.idempotency_key)
-            session = await self._session()
-        # No limiter, no await: pacing off costs nothing. The limiter logs long waits itself.
-        permit = await self._limiter.acquire() if self._limiter is not None else None
+    async def _session_for(self, request: _Request) -> aiohttp.ClientSession:
         if self._closed:
-            # Closed while this call waited for a slot or between attempts: send nothing more.
-            if permit is not None:
-                await permit.release(sent=False)
-            # An earlier attempt of this call may have reached the API: hand back its key.
+            # Closed before a retry: an earlier attempt may have reached the API.
             raise ClientClosedError(CLOSED_MESSAGE, idempotency_key=request.idempotency_key)
-        started = time.monotonic()
-        status: int | None = None
-        # Counted as sent unless the connection provably never opened: the guarantee of at
-        # most N requests per window must hold even for attempts cut short.
-        sent = True
-        try:
-            # The timeout starts once the slot is granted: waiting for a slot is not a fault.
-            async with session.request(
-                request.method,
-                request.url,
-                data=request.body,
-                headers=self._body_headers if request.body is not None else self._bodyless_headers,
-                timeout=options.client_timeout,
-                allow_redirects=False,
-                # A caller's session may raise on 4xx/5xx; the status must reach the mapping
-                # below, which picks the typed error and whether to retry.
-                raise_for_status=False,
-            ) as response:
-                self._reading.add(response)
-                try:
-                    payload = await response.read()
-                finally:
-                    self._reading.discard(response)
-                status, headers = response.status, response.headers
-        except asyncio.TimeoutError:
-            raise self._timeout_error(request, options.timeout) from None
-        except aiohttp.ClientConnectorError as exc:
-            sent = False
-            raise self._connection_error(request, exc) from None
-        except aiohttp.ClientError as exc:
-            raise self._connection_error(request, exc) from None
-        finally:
-            if permit is not None:
-                await permit.release(sent=sent)
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "%s %s attempt %d: %s in %.3fs",
-                    request.method,
-                    request.endpoint,
-                    attempt,
-                    status or "no response",
-                    time.monotonic() - started,
-                )
+        return await self._session()
 
-        if self._limiter is not None:
-            await self._follow_quota(self._limiter, headers, options.retry)
-        if 200 <= status < 300:
-            try:
-                return _decode_success(request, status, headers, payload)
-            except ChatmaidError:
-                if self._key_bytes not in payload:
-                    raise
-            # The failure quotes the body, and the body quoted the key: fail on a redacted copy.
-            return _decode_success(request, status, headers, self._without_key(payload))
-        error = _status_error(request, status, headers, self._without_key(payload))
-        if isinstance(error, RateLimitError):
-            await self._pause_key(error, options.retry)
-        raise error
+    def _decoded(
+        self, request: _Request, status: int, headers: Mapping[str, str], payload: bytes
+    ) -> Envelope:
+        try:
+            return _decode_success(request, status, headers, payload)
+        except ChatmaidError:
+            if self._key_bytes not in payload:
+                raise
+        # The failure quotes the body, and the body quoted the key: fail on a redacted copy.
+        return _decode_success(request, status, headers, self._without_key(payload))
 
     def _without_key(self, payload: bytes) -> bytes:
         # A proxy or debug page may echo the request's headers back in an error body.
@@ -446,6 +457,17 @@ class _Wait:
         return _retry.retry_delay(exc, retry_state.attempt_number, self._policy)
 
 
+def _log_attempt(request: _Request, attempt: int, status: int | None, elapsed: float) -> None:
+    logger.debug(
+        "%s %s attempt %d: %s in %.3fs",
+        request.method,
+        request.endpoint,
+        attempt,
+        status or "no response",
+        elapsed,
+    )
+
+
 def _log_retry(request: _Request) -> Callable[[tenacity.RetryCallState], None]:
     def before_sleep(retry_state: tenacity.RetryCallState) -> None:
         outcome = retry_state.outcome
@@ -491,7 +513,7 @@ def _decode_success(
     request: _Request, status: int, headers: Mapping[str, str], payload: bytes
 ) -> Envelope:
     try:
-        document = json.loads(payload)
+        document = _json_document(payload)
     except (ValueError, RecursionError):
         # RecursionError: a body nested deeper than the parser's stack (hostile or broken).
         if not payload.strip():
@@ -507,6 +529,15 @@ def _decode_success(
     if "data" not in document:
         raise DecodingError(request.endpoint, "the success envelope has no data")
     return Envelope(document["data"], document.get("pagination"))
+
+
+def _json_document(payload: bytes) -> Any:
+    try:
+        # Decoding first skips json.loads' sniffing of the encoding, for the usual UTF-8 body.
+        return json.loads(payload.decode())
+    except ValueError:
+        # A BOM, UTF-16 or UTF-32 (which json.loads detects), or not JSON at all.
+        return json.loads(payload)
 
 
 def _status_error(

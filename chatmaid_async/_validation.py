@@ -138,12 +138,15 @@ def check_optional_filter(field: str, value: object) -> str | None:
 
 
 def _check_str(field: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(field, f"must be a string, not {type(value).__name__}")
+    if type(value) is not str:
+        if not isinstance(value, str):
+            raise ValidationError(field, f"must be a string, not {type(value).__name__}")
+        # A str subclass such as a MessageStatus member travels as its text, not
+        # "Class.MEMBER".
+        value = str.__str__(value)
     if not value.strip():
         raise ValidationError(field, "must not be empty")
-    # A str subclass such as a MessageStatus member travels as its text, not "Class.MEMBER".
-    return str.__str__(value)
+    return value
 
 
 def _check_int(field: str, value: object) -> int:

@@ -323,7 +323,8 @@ else:
 
 def _structure_str(value: Any, _: type) -> str:
     # cattrs would turn 123 or {} into a string; a wrong type is a decoding error instead.
-    if not isinstance(value, str):
+    # type() first: JSON strings are exact str, and isinstance is a call where type() is not.
+    if type(value) is not str and not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
     return value
 

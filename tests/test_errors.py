@@ -423,6 +423,22 @@ async def test_f14_unreadable_2xx_body_raises_decoding_error(
         await client.account.get()
 
 
+@pytest.mark.parametrize(
+    "encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32"], ids=str
+)
+async def test_a_json_answer_in_any_encoding_json_allows_decodes(
+    client: Chatmaid, mocked: aioresponses, encoding: str
+) -> None:
+    text = '{"success": true, "data": {"name": "Acme \u00e9", "email": "a@example.com"}}'
+    mocked.get(
+        ACCOUNT_URL, status=200, body=text.encode(encoding), content_type="application/json"
+    )
+
+    account = await client.account.get()
+
+    assert (account.name, account.email) == ("Acme \u00e9", "a@example.com")
+
+
 async def test_f14_a_large_html_page_is_cut_to_about_one_kilobyte(
     client: Chatmaid, mocked: aioresponses
 ) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Collection, Iterable
 from typing import TYPE_CHECKING
 
+from chatmaid_async._idempotency_keys import new_idempotency_key
 from chatmaid_async._validation import (
     check_content,
     check_id,
@@ -207,18 +207,6 @@ def _send_body(
         body["mediaUrls"] = urls
     body["idempotencyKey"] = key
     return key, body
-
-
-def new_idempotency_key() -> str:
-    """A random (version 4) UUID in canonical text, as ``str(uuid.uuid4())`` gives.
-
-    Written out from 16 random bytes: ``uuid.uuid4`` builds and formats a ``UUID`` object,
-    which costs more than twice as much, on every send.
-    """
-    digits = os.urandom(16).hex()
-    # The version nibble becomes 4; the variant's two top bits become 10 (8, 9, a or b).
-    variant = "89ab"[int(digits[16], 16) & 3]
-    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
 
 
 def _check_message_id(value: object) -> str:
