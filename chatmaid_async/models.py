@@ -484,8 +484,9 @@ def decode_sent(value: Any, endpoint: str, idempotency_key: str) -> Message:
     The same as ``attrs.evolve(decode(value, Message, endpoint), idempotency_key=...)``,
     without building the message twice.
     """
-    if not _is_object(value) or value.get(_IDEMPOTENCY_KEY) is not None:
-        # A server that echoes a key gets it checked as any field would be, then replaced.
+    if type(value) is not dict or value.get(_IDEMPOTENCY_KEY) is not None:
+        # A server that echoes a key gets it checked as any field would be, then replaced; a
+        # value that is not a plain dict takes the same general path.
         message = decode(value, Message, endpoint)
         return attrs.evolve(message, idempotency_key=idempotency_key)
 

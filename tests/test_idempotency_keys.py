@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import threading
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -32,28 +35,75 @@ def test_threads_drawing_keys_at_once_never_share_one() -> None:
     assert len(set(keys)) == len(keys)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
-def test_a_forked_child_does_not_reuse_the_keys_its_parent_will_send() -> None:
-    new_idempotency_key()  # the parent now holds keys read ahead
-    assert _idempotency_keys._spare_keys
+def _fork_with_python_hooks() -> int:
+    return os.fork()
 
+
+def _fork_from_c() -> int:
+    # As uWSGI forks its workers: libc's fork(), which runs none of Python's fork hooks.
+    # PyDLL keeps the GIL held across the call, so the child wakes up holding it.
+    return int(ctypes.PyDLL(None).fork())
+
+
+def _keys_drawn_in_a_child(fork: Callable[[], int], count: int) -> list[str]:
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    pid = fork()
     if pid == 0:  # the child: send its next keys to the parent and leave at once
         try:
             os.close(read_end)
-            os.write(write_end, " ".join(new_idempotency_key() for _ in range(5)).encode())
+            os.write(write_end, " ".join(new_idempotency_key() for _ in range(count)).encode())
         finally:
             os._exit(0)
     os.close(write_end)
     with os.fdopen(read_end) as pipe:
-        child_keys = pipe.read().split()
+        keys = pipe.read().split()
     os.waitpid(pid, 0)
+    return keys
+
+
+FORKS = [
+    pytest.param(_fork_with_python_hooks, id="os.fork"),
+    pytest.param(
+        _fork_from_c,
+        id="libc-fork",
+        marks=pytest.mark.skipif(sys.platform != "linux", reason="libc fork() via ctypes"),
+    ),
+]
+DETECTIONS = [
+    pytest.param(None, id="default"),
+    pytest.param(_idempotency_keys._drop_keys_if_pid_changed, id="process-id-check"),
+]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@pytest.mark.parametrize("detection", DETECTIONS)
+@pytest.mark.parametrize("fork", FORKS)
+def test_a_forked_child_does_not_reuse_the_keys_its_parent_will_send(
+    monkeypatch: pytest.MonkeyPatch,
+    fork: Callable[[], int],
+    detection: Callable[[], None] | None,
+) -> None:
+    if detection is not None:
+        monkeypatch.setattr(_idempotency_keys, "_drop_keys_inherited_by_fork", detection)
+    new_idempotency_key()  # the parent now holds keys read ahead
+    assert _idempotency_keys._spare_keys
+
+    child_keys = _keys_drawn_in_a_child(fork, 5)
 
     parent_keys = [new_idempotency_key() for _ in range(KEYS_PER_READ)]
     assert len(child_keys) == 5
     assert all(uuid.UUID(key).version == 4 for key in child_keys)
     assert not set(child_keys) & set(parent_keys)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="MADV_WIPEONFORK is Linux's")
+def test_on_linux_a_fork_is_noticed_without_a_system_call_per_key() -> None:
+    # The process id check costs a system call per send; the wiped page, a memory read.
+    assert _idempotency_keys._marker is not None
+    assert (
+        _idempotency_keys._drop_keys_inherited_by_fork
+        is _idempotency_keys._drop_keys_if_marker_wiped
+    )
 
 
 def test_keys_are_read_ahead_in_blocks_not_one_system_call_per_key(
