@@ -118,8 +118,7 @@ class Transport:
         self._loop_guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
         self._sleep = sleep
         self._closed = False
-        self._key_bytes = api_key.encode()
-        self._key_label = redact_key(api_key).encode()
+        self._redactor = _KeyRedactor(api_key)
         # Built once: aiohttp takes a multidict as it is, a dict it converts on every request.
         self._headers = CIMultiDictProxy(
             CIMultiDict(
@@ -261,7 +260,7 @@ class Transport:
                 await self._follow_quota(self._limiter, headers, options.retry)
             if 200 <= status < 300:
                 return self._decoded(request, status, headers, payload)
-            error = _status_error(request, status, headers, self._without_key(payload))
+            error = _status_error(request, status, headers, payload, self._redactor)
             if isinstance(error, RateLimitError):
                 await self._pause_key(error, options.retry)
             raise error
@@ -310,16 +309,13 @@ class Transport:
         self, request: _Request, status: int, headers: Mapping[str, str], payload: bytes
     ) -> Envelope:
         try:
-            return _decode_success(request, status, headers, payload)
-        except ChatmaidError:
-            if self._key_bytes not in payload:
+            return _decode_success(request, status, headers, payload, self._redactor)
+        except DecodingError:
+            if not self._redactor.finds_key_in(payload):
                 raise
         # The failure quotes the body, and the body quoted the key: fail on a redacted copy.
-        return _decode_success(request, status, headers, self._without_key(payload))
-
-    def _without_key(self, payload: bytes) -> bytes:
-        # A proxy or debug page may echo the request's headers back in an error body.
-        return payload.replace(self._key_bytes, self._key_label)
+        redacted = self._redactor.redact_bytes(payload)
+        return _decode_success(request, status, headers, redacted, self._redactor)
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -509,8 +505,53 @@ async def _close_quietly(session: aiohttp.ClientSession) -> None:
         await session.close()
 
 
+class _KeyRedactor:
+    """Replaces the API key with its redacted form in whatever an answer sent back.
+
+    A proxy or debug page may echo the request's Authorization header in an error body or in a
+    header; errors and log lines quote both.
+    """
+
+    __slots__ = ("_key", "_key_bytes", "_label", "_label_bytes")
+
+    def __init__(self, api_key: str) -> None:
+        self._key = api_key
+        self._label = redact_key(api_key)
+        self._key_bytes = api_key.encode()
+        self._label_bytes = self._label.encode()
+
+    def finds_key_in(self, payload: bytes) -> bool:
+        return self._key_bytes in payload
+
+    def redact_bytes(self, payload: bytes) -> bytes:
+        return payload.replace(self._key_bytes, self._label_bytes)
+
+    def redact_headers(self, headers: Mapping[str, str]) -> CIMultiDict[str]:
+        # Still a multidict: names ignore case, and a repeated header keeps all its values.
+        return CIMultiDict(
+            (self.redact_text(name), self.redact_text(value)) for name, value in headers.items()
+        )
+
+    def redact_text(self, text: str) -> str:
+        return text.replace(self._key, self._label)
+
+    def redact_json(self, value: object) -> Any:
+        """``value`` with the key redacted in every string, keys of objects included."""
+        if isinstance(value, str):
+            return self.redact_text(value)
+        if isinstance(value, list):
+            return [self.redact_json(item) for item in value]
+        if isinstance(value, dict):
+            return {self.redact_text(k): self.redact_json(v) for k, v in value.items()}
+        return value
+
+
 def _decode_success(
-    request: _Request, status: int, headers: Mapping[str, str], payload: bytes
+    request: _Request,
+    status: int,
+    headers: Mapping[str, str],
+    payload: bytes,
+    redactor: _KeyRedactor,
 ) -> Envelope:
     try:
         document = _json_document(payload)
@@ -525,7 +566,7 @@ def _decode_success(
     if not isinstance(document, dict):
         raise DecodingError(request.endpoint, "expected a JSON object with success and data")
     if document.get("success") is False:
-        raise _status_error(request, status, headers, payload, document)
+        raise _status_error(request, status, headers, payload, redactor, document)
     if "data" not in document:
         raise DecodingError(request.endpoint, "the success envelope has no data")
     return Envelope(document["data"], document.get("pagination"))
@@ -545,10 +586,20 @@ def _status_error(
     status: int,
     headers: Mapping[str, str],
     payload: bytes,
+    redactor: _KeyRedactor,
     document: object = None,
 ) -> APIStatusError:
     if document is None:
         document = _json_or_none(payload)
+    # Every text taken from the answer is redacted once decoded: a body in UTF-16, or with the
+    # key's characters written as JSON escapes, hides the key from a search of the raw bytes.
+    headers = redactor.redact_headers(headers)
+    payload = redactor.redact_bytes(payload)
+    try:
+        document = redactor.redact_json(document)
+    except RecursionError:
+        # Nested too deep to walk: keep only a snippet of the raw text.
+        document = None
     envelope = document if isinstance(document, dict) else {}
     error_class = error_class_for_status(status)
     fields: dict[str, Any] = {
@@ -557,7 +608,7 @@ def _status_error(
         "path": _text(envelope.get("path")) or request.endpoint,
         "timestamp": _timestamp(envelope.get("timestamp")),
         "request_id": next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None),
-        "headers": dict(headers),
+        "headers": headers,
         "body": document if document is not None else _snippet(payload),
         "idempotency_key": request.idempotency_key,
     }

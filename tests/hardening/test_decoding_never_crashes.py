@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections.abc
 import datetime as dt
+import sys
 import types
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -38,7 +39,7 @@ from chatmaid_async import (
     SendResult,
     Usage,
 )
-from chatmaid_async.errors import ChatmaidError, WebhookVerificationError
+from chatmaid_async.errors import APIStatusError, ChatmaidError, WebhookVerificationError
 from chatmaid_async.models import PhoneNumberStatus
 from chatmaid_async.webhooks import sign, verify
 
@@ -405,6 +406,21 @@ def test_a_deeply_nested_answer_is_a_chatmaid_error_not_a_recursion_error(
     outcome = harness.outcome(answer, ENDPOINTS["get"][0])
 
     assert isinstance(outcome, ChatmaidError), repr(outcome)
+
+
+def test_an_error_answer_nested_near_the_recursion_limit_is_a_status_error(
+    harness: Harness,
+) -> None:
+    # Shallow enough for json.loads at some depths, too deep to walk again for redaction.
+    depths = range(sys.getrecursionlimit() - 200, sys.getrecursionlimit() + 1, 10)
+
+    for depth in depths:
+        body = b'{"success":false,"message":' + b"[" * depth + b"]" * depth + b"}"
+        outcome = harness.outcome(
+            Answer(500, body, {"Content-Type": "application/json"}), ENDPOINTS["get"][0]
+        )
+
+        assert isinstance(outcome, APIStatusError), (depth, repr(outcome))
 
 
 def test_a_deeply_nested_answer_fails_only_its_batch_item_not_the_whole_batch(

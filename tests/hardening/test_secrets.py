@@ -15,6 +15,7 @@ and last four) is the redacted form and allowed.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import traceback
@@ -54,6 +55,7 @@ UNKNOWN_KEY = "sk_live_UNKNOWNKEYzyxwvutsrqponmlkjihgfedcba9876"
 FAST = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.002, max_retry_wait=2.0)
 # A 429's hint holds the key for up to max_retry_wait; keep that hold short.
 IMPATIENT = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.002, max_retry_wait=0.05)
+ACCOUNT = {"accountId": "acc_1", "name": "Acme", "email": "ops@acme.example"}
 PRIVATE_DATA = (CONTENT, RECIPIENT, RECIPIENT[1:], SENDER, SENDER[1:])
 
 
@@ -394,20 +396,69 @@ async def test_a_fixed_live_key_never_leaks_on_loopback_failures(
     evidence.assert_no_private_data_logged(debug_logs.records)
 
 
-async def test_an_error_answer_echoing_the_authorization_header_does_not_leak_the_key(
-    evidence: Evidence,
-) -> None:
-    # Some proxies and debug error pages echo the request back.
-    def echo(request: web.Request) -> web.Response:
+def echo_in_message(status: int, encoding: str = "utf-8", escape: bool = False) -> Any:
+    """An answer that quotes the request's Authorization header in its envelope's text."""
+
+    def answer(request: web.Request) -> web.Response:
         seen = f"Authorization: {request.headers['Authorization']}"
-        return json_error(400, message=[f"bad request; headers were {seen}"])
+        envelope = {"success": False, "error": f"Oops ({seen})", "message": [f"headers: {seen}"]}
+        text = json.dumps(envelope)
+        if escape:
+            # JSON may write any character as a \u escape: "_" as \u005f, say.
+            text = text.replace("_", "\\u005f")
+        return web.Response(
+            status=status, body=text.encode(encoding), content_type="application/json"
+        )
 
+    return answer
+
+
+def echo_in_header(request: web.Request) -> web.Response:
+    answer = json_error(400)
+    answer.headers["X-Echo-Authorization"] = request.headers["Authorization"]
+    return answer
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(echo_in_message(400), id="utf-8"),
+        pytest.param(echo_in_message(400, "utf-16"), id="utf-16"),
+        pytest.param(echo_in_message(400, "utf-32"), id="utf-32"),
+        pytest.param(echo_in_message(400, "utf-8-sig"), id="utf-8-bom"),
+        pytest.param(echo_in_message(400, escape=True), id="json-escapes"),
+        pytest.param(echo_in_message(201, "utf-16"), id="2xx-success-false-utf-16"),
+        pytest.param(echo_in_message(201, escape=True), id="2xx-success-false-escapes"),
+        pytest.param(echo_in_header, id="response-header"),
+    ],
+)
+async def test_an_error_answer_echoing_the_authorization_header_does_not_leak_the_key(
+    evidence: Evidence, debug_logs: pytest.LogCaptureFixture, answer: Any
+) -> None:
+    # Some proxies and debug error pages echo the request back, in whatever encoding.
     async with ScriptedAPI() as api:
-        api.answers = [echo]  # type: ignore[list-item]
+        api.answers = [answer]
         async with Chatmaid(FIXED_KEY, base_url=api.url, retry=FAST) as client:
-            await evidence.failure("echo", client.account.get())
+            error = await evidence.failure("echo", client.account.get())
 
-    evidence.assert_no_secret([FIXED_KEY], [])
+    assert "sk_live_…0123" in repr(vars(error))
+    evidence.assert_no_secret([FIXED_KEY], debug_logs.records)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+async def test_a_retried_answer_echoing_the_key_leaks_it_into_no_warning(
+    evidence: Evidence, debug_logs: pytest.LogCaptureFixture, encoding: str
+) -> None:
+    async with ScriptedAPI() as api:
+        api.answers = [echo_in_message(503, encoding), echo_in_message(503, encoding)]
+        api.answers.append(web.json_response({"success": True, "data": ACCOUNT}))
+        async with Chatmaid(FIXED_KEY, base_url=api.url, retry=FAST) as client:
+            evidence.add("account", await client.account.get())
+
+    warnings = [r for r in debug_logs.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert all("sk_live_…0123" in r.getMessage() for r in warnings)
+    evidence.assert_no_secret([FIXED_KEY], debug_logs.records)
 
 
 # -- webhooks ----------------------------------------------------------------------------------
