@@ -40,6 +40,7 @@ from chatmaid_async.errors import (
     DecodingError,
     LoopMismatchError,
     RateLimitError,
+    RateLimiterUnavailableError,
     error_class_for_status,
 )
 
@@ -210,7 +211,12 @@ class Transport:
             if session is None or session.closed:
                 session = await self._session_for(request)
             # No limiter, no await: pacing off costs nothing. The limiter logs long waits.
-            permit = await self._limiter.acquire() if self._limiter is not None else None
+            try:
+                permit = await self._limiter.acquire() if self._limiter is not None else None
+            except RateLimiterUnavailableError as exc:
+                # Before a retry, an earlier attempt may have reached the API: give its key.
+                exc.idempotency_key = request.idempotency_key
+                raise
             if self._closed:
                 # Closed while this call waited for a slot: send nothing more.
                 if permit is not None:
@@ -558,18 +564,23 @@ def _decode_success(
     except (ValueError, RecursionError):
         # RecursionError: a body nested deeper than the parser's stack (hostile or broken).
         if not payload.strip():
-            raise DecodingError(request.endpoint, f"HTTP {status} with an empty body") from None
-        raise DecodingError(
-            request.endpoint, f"HTTP {status} body is not JSON: {_snippet(payload)!r}"
+            raise _decoding_error(request, f"HTTP {status} with an empty body") from None
+        raise _decoding_error(
+            request, f"HTTP {status} body is not JSON: {_snippet(payload)!r}"
         ) from None
 
     if not isinstance(document, dict):
-        raise DecodingError(request.endpoint, "expected a JSON object with success and data")
+        raise _decoding_error(request, "expected a JSON object with success and data")
     if document.get("success") is False:
         raise _status_error(request, status, headers, payload, redactor, document)
     if "data" not in document:
-        raise DecodingError(request.endpoint, "the success envelope has no data")
+        raise _decoding_error(request, "the success envelope has no data")
     return Envelope(document["data"], document.get("pagination"))
+
+
+def _decoding_error(request: _Request, detail: str) -> DecodingError:
+    # A send's key goes with it: the API accepted the message, whatever its answer looked like.
+    return DecodingError(request.endpoint, detail, idempotency_key=request.idempotency_key)
 
 
 def _json_document(payload: bytes) -> Any:

@@ -487,7 +487,10 @@ def decode_sent(value: Any, endpoint: str, idempotency_key: str) -> Message:
     if type(value) is not dict or value.get(_IDEMPOTENCY_KEY) is not None:
         # A server that echoes a key gets it checked as any field would be, then replaced; a
         # value that is not a plain dict takes the same general path.
-        message = decode(value, Message, endpoint)
+        try:
+            message = decode(value, Message, endpoint)
+        except DecodingError as exc:
+            raise DecodingError(endpoint, exc.detail, idempotency_key=idempotency_key) from None
         return attrs.evolve(message, idempotency_key=idempotency_key)
 
     fields = _fields(value, keep_raw=True)
@@ -495,7 +498,8 @@ def decode_sent(value: Any, endpoint: str, idempotency_key: str) -> Message:
     try:
         return _structure_of(Message)(fields, Message)  # type: ignore[no-any-return]
     except Exception as exc:
-        raise DecodingError(endpoint, _describe(exc)) from None
+        detail = _describe(exc)
+        raise DecodingError(endpoint, detail, idempotency_key=idempotency_key) from None
 
 
 def _describe(exc: Exception) -> str:

@@ -30,10 +30,12 @@ from chatmaid_async.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    DecodingError,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RateLimiterUnavailableError,
     ValidationError,
 )
 
@@ -442,6 +444,89 @@ async def test_f06_the_idempotency_key_is_on_the_error_when_every_attempt_fails(
     assert raised.value.idempotency_key == sent_key  # type: ignore[attr-defined]
     assert key is None or sent_key == key
     assert len(posted_bodies(mocked)) == 3
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"success": true, "data": {"id": "msg_1"', id="cut-off-json"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b'{"success": true}', id="no-data"),
+        pytest.param(b'{"success": true, "data": {"id": 5, "status": []}}', id="wrong-fields"),
+    ],
+)
+@pytest.mark.parametrize("key", ["order-42", None], ids=["callers-key", "generated-key"])
+async def test_a_send_answered_2xx_but_undecodable_hands_back_its_idempotency_key(
+    mocked: aioresponses, client: Chatmaid, body: bytes, key: str | None
+) -> None:
+    # The message exists at the API: only its key lets the caller check or resend safely.
+    mocked.post(SEND_URL, status=201, body=body, content_type="application/json")
+
+    with pytest.raises(DecodingError) as raised:
+        await send(client, idempotency_key=key)
+
+    sent_key = json.loads(posted_bodies(mocked)[0])["idempotencyKey"]
+    assert raised.value.idempotency_key == sent_key
+    assert key is None or sent_key == key
+
+
+async def test_a_read_that_cannot_be_decoded_has_no_idempotency_key(
+    mocked: aioresponses, client: Chatmaid
+) -> None:
+    mocked.get(f"{BASE}/v1/account", status=200, body=b"{", content_type="application/json")
+
+    with pytest.raises(DecodingError) as raised:
+        await client.account.get()
+
+    assert raised.value.idempotency_key is None
+
+
+class LimiterDownAfterFirstSlot:
+    """A shared limiter that grants one slot, then cannot be reached (Redis gone, say)."""
+
+    rate_limit = RateLimit(100, per=60)
+
+    def __init__(self) -> None:
+        self.slots_asked = 0
+
+    def limiter_for(self, fingerprint: str, rate_limit: RateLimit, *, name: str) -> Any:
+        return self
+
+    async def acquire(self) -> Any:
+        self.slots_asked += 1
+        if self.slots_asked > 1:
+            raise RateLimiterUnavailableError("the shared limiter did not answer")
+        return self
+
+    async def release(self, *, sent: bool) -> None:
+        pass
+
+    async def hold(self, seconds: float) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "first_answer",
+    [
+        pytest.param({"status": 503, "payload": error_body(503, "Unavailable")}, id="503"),
+        pytest.param({"exception": aiohttp.ServerDisconnectedError()}, id="dropped"),
+    ],
+)
+async def test_a_limiter_failing_before_a_retry_hands_back_the_sends_idempotency_key(
+    mocked: aioresponses, fast_retry: RetryPolicy, first_answer: dict[str, Any]
+) -> None:
+    # The first attempt may have created the message; only its key makes a resend safe.
+    mocked.post(SEND_URL, **first_answer)
+    limiter = LimiterDownAfterFirstSlot()
+    client = Chatmaid(KEY, base_url=BASE, rate_limiter=limiter, retry=fast_retry)
+
+    with pytest.raises(RateLimiterUnavailableError) as raised:
+        await send(client)
+    await client.aclose()
+
+    assert limiter.slots_asked == 2
+    [sent_key] = [json.loads(body)["idempotencyKey"] for body in posted_bodies(mocked)]
+    assert raised.value.idempotency_key == sent_key
 
 
 class DedupingServer:
