@@ -294,6 +294,10 @@ def _camel(name: str) -> str:
 _RENAMES = {"from_number": "from"}
 
 
+def _api_name(attribute: str) -> str:
+    return _RENAMES.get(attribute, _camel(attribute))
+
+
 if sys.version_info >= (3, 11):
 
     def _structure_datetime(value: Any, _: type) -> datetime:
@@ -374,8 +378,6 @@ _MODELS = (
     Usage,
     Pagination,
 )
-# Each model's structure function, which takes the null-free fields (see _fields).
-_STRUCTURE_FNS: dict[type, _StructureHook] = {}
 
 
 def _make_converter() -> cattrs.Converter:
@@ -396,7 +398,6 @@ def _make_converter() -> cattrs.Converter:
 def _register_model(converter: cattrs.Converter, cls: type) -> None:
     overrides = _field_overrides(cls)
     structure = _structure_fn(converter, cls, overrides)
-    _STRUCTURE_FNS[cls] = structure
     keep_raw = "raw" in overrides
 
     def hook(value: Any, _: type) -> Any:
@@ -414,7 +415,7 @@ def _field_overrides(cls: type) -> dict[str, Any]:
         if field.name == "raw":
             overrides[field.name] = override(rename=_RAW, struct_hook=_structure_raw)
             continue
-        name = _RENAMES.get(field.name, _camel(field.name))
+        name = _api_name(field.name)
         hook = _OPTIONAL_SCALAR_HOOKS.get(field.type)
         overrides[field.name] = override(rename=name, struct_hook=hook)
     return overrides
@@ -465,11 +466,6 @@ def _converter() -> cattrs.Converter:
     return _make_converter()
 
 
-def _structure_of(cls: type) -> _StructureHook:
-    _converter()  # builds, on first use, the structure functions it registers
-    return _STRUCTURE_FNS[cls]
-
-
 def decode(value: Any, cls: type[T], endpoint: str) -> T:
     """Turn a decoded JSON value into ``cls``; raise :class:`DecodingError` naming the field."""
     try:
@@ -481,25 +477,94 @@ def decode(value: Any, cls: type[T], endpoint: str) -> T:
 def decode_sent(value: Any, endpoint: str, idempotency_key: str) -> Message:
     """Decode a send's answer into a :class:`Message` carrying the key it was sent with.
 
-    The same as ``attrs.evolve(decode(value, Message, endpoint), idempotency_key=...)``,
-    without building the message twice.
+    The same as ``attrs.evolve(decode(value, Message, endpoint), idempotency_key=...)``; a
+    :class:`DecodingError` carries the key too, as the API accepted the message.
     """
-    if type(value) is not dict or value.get(_IDEMPOTENCY_KEY) is not None:
-        # A server that echoes a key gets it checked as any field would be, then replaced; a
-        # value that is not a plain dict takes the same general path.
-        try:
-            message = decode(value, Message, endpoint)
-        except DecodingError as exc:
-            raise DecodingError(endpoint, exc.detail, idempotency_key=idempotency_key) from None
-        return attrs.evolve(message, idempotency_key=idempotency_key)
+    message = _sent_message_as_is(value, idempotency_key) if type(value) is dict else None
+    if message is not None:
+        return message
 
-    fields = _fields(value, keep_raw=True)
-    fields[_IDEMPOTENCY_KEY] = idempotency_key
     try:
-        return _structure_of(Message)(fields, Message)  # type: ignore[no-any-return]
-    except Exception as exc:
-        detail = _describe(exc)
-        raise DecodingError(endpoint, detail, idempotency_key=idempotency_key) from None
+        # A server that echoes a key gets it checked as any field would be, then replaced.
+        message = decode(value, Message, endpoint)
+    except DecodingError as exc:
+        raise DecodingError(endpoint, exc.detail, idempotency_key=idempotency_key) from None
+    return attrs.evolve(message, idempotency_key=idempotency_key)
+
+
+def _sent_message_as_is(value: dict[str, Any], idempotency_key: str) -> Message | None:
+    # Every send decodes its answer, so the usual one, each field of the exact JSON type it
+    # takes, skips cattrs' general pass. Anything else returns None: the general pass decides,
+    # and names the faulty field.
+    plain_fields, required = _plain_fields(Message)
+    # The answer's own object is raw: nothing else holds it, so it needs no copy.
+    fields: dict[str, Any] = {"idempotency_key": idempotency_key, "raw": value}
+    for name, item in value.items():
+        if item is None:
+            continue
+        spec = plain_fields.get(name, _NOT_A_FIELD)
+        if spec is _NOT_A_FIELD:
+            continue  # unknown to the model: kept in raw only
+        if spec is None:
+            return None
+        attribute, json_type, convert = spec
+        if type(item) is not json_type:
+            return None
+        if convert is not None:
+            try:
+                item = convert(item)
+            except Exception:
+                return None
+        fields[attribute] = item
+    if not required <= fields.keys():
+        return None
+    return Message(**fields)
+
+
+# A field's JSON type, and what turns it into the attribute's value (None: taken as it is).
+_PlainSpec = tuple[str, type, Callable[[Any], Any] | None]
+_NOT_A_FIELD: Any = object()
+
+
+@functools.cache
+def _plain_fields(cls: type) -> tuple[dict[str, _PlainSpec | None], frozenset[str]]:
+    # By API name, each field a plain JSON value fills, or None for one that needs the
+    # general pass whenever it is present (the echoed idempotency key among them); and the
+    # attributes a message cannot lack.
+    attrs.resolve_types(cls)
+    plain_fields: dict[str, _PlainSpec | None] = {}
+    required = set()
+    for field in attrs.fields(cls):
+        if field.name == "raw":
+            continue
+        spec = None if field.name == "idempotency_key" else _plain_spec(field)
+        plain_fields[_api_name(field.name)] = spec
+        if field.default is attrs.NOTHING:
+            required.add(field.name)
+    return plain_fields, frozenset(required)
+
+
+def _plain_spec(field: attrs.Attribute[Any]) -> _PlainSpec | None:
+    if field.type in (str, str | None):
+        return field.name, str, None
+    if field.type in (bool, bool | None):
+        return field.name, bool, None
+    if field.type in (datetime, datetime | None):
+        return field.name, str, _time_of
+    if field.type == list[str]:
+        return field.name, list, _copy_of_str_list
+    return None
+
+
+def _time_of(value: str) -> datetime:
+    return _structure_datetime(value, datetime)
+
+
+def _copy_of_str_list(items: list[Any]) -> list[str]:
+    for item in items:
+        if type(item) is not str:
+            raise TypeError(f"expected a string, got {type(item).__name__}")
+    return items[:]
 
 
 def _describe(exc: Exception) -> str:

@@ -6,10 +6,13 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import cattrs
 import pytest
 from aioresponses import aioresponses
 from conftest import BASE, envelope
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chatmaid_async import (
     Account,
@@ -28,7 +31,13 @@ from chatmaid_async import (
     Usage,
     _timestamps,
 )
-from chatmaid_async.models import AccountStats, InboundMessageType, decode
+from chatmaid_async.models import (
+    AccountStats,
+    InboundMessageType,
+    _sent_message_as_is,
+    decode,
+    decode_sent,
+)
 
 UTC = timezone.utc
 ANYTHING = re.compile(r".*")
@@ -494,3 +503,96 @@ def test_null_usage_counts_read_as_zero() -> None:
     assert usage.messages.total == 0
     assert usage.messages.sent == 3
     assert usage.api_requests.total == 0
+
+
+# -- a send's answer: the usual shape decodes without cattrs, to the same message -------------
+
+SEND_ENDPOINT = "/v1/messages/send"
+SENT_KEY = "order-42"
+# The contract's send answer (§4.1), every field filled.
+SEND_ANSWER = {
+    "id": "msg_abc123",
+    "status": "sent",
+    "from": "+15550100000",
+    "to": "+15557654321",
+    "content": "hello",
+    "mediaUrls": ["https://cdn.example.com/a.png"],
+    "isGroup": False,
+    "groupId": None,
+    "environment": "test",
+    "errorCode": None,
+    "errorMessage": None,
+    "createdAt": "2026-01-01T00:00:00.000Z",
+    "sentAt": "2026-01-01T00:00:01.000Z",
+    "deliveredAt": None,
+    "readAt": None,
+    "failedAt": None,
+}
+
+
+class _Str(str):
+    pass
+
+
+_json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+_odd_values = _json_scalars | st.lists(_json_scalars, max_size=3) | st.builds(_Str, st.text())
+_times = st.sampled_from(
+    ["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00", "2026-01-01 00:00:00+02:00", "x", ""]
+)
+_odd_values_by_field = {
+    name: _odd_values | (_times if name.endswith("At") else st.nothing())
+    for name in [*SEND_ANSWER, "idempotencyKey", "somethingNew"]
+}
+_odd_values_by_field["mediaUrls"] |= st.lists(
+    st.text(max_size=3) | st.builds(_Str) | _json_scalars, min_size=1, max_size=3
+)
+
+
+@st.composite
+def _send_answers(draw: st.DrawFn) -> dict[str, Any]:
+    # The usual answer with a few fields dropped or changed: an answer far from it never takes
+    # the path without cattrs, and would test nothing.
+    answer = dict(SEND_ANSWER)
+    for name in draw(st.lists(st.sampled_from(sorted(SEND_ANSWER)), max_size=2, unique=True)):
+        del answer[name]
+    changed = draw(st.lists(st.sampled_from(sorted(_odd_values_by_field)), max_size=3))
+    for name in changed:
+        answer[name] = draw(_odd_values_by_field[name])
+    extra = draw(st.dictionaries(st.text(max_size=6), _odd_values, max_size=2))
+    return {**extra, **answer}
+
+
+@settings(max_examples=500, deadline=None)
+@given(answer=_send_answers())
+def test_a_send_answer_of_any_shape_decodes_as_the_general_pass_would(
+    answer: dict[str, Any],
+) -> None:
+    try:
+        expected: Any = attrs.evolve(
+            decode(answer, Message, SEND_ENDPOINT), idempotency_key=SENT_KEY
+        )
+    except DecodingError as exc:
+        expected = exc
+    try:
+        got: Any = decode_sent(dict(answer), SEND_ENDPOINT, SENT_KEY)
+    except DecodingError as exc:
+        got = exc
+
+    if isinstance(expected, DecodingError):
+        assert isinstance(got, DecodingError)
+        assert (got.detail, got.idempotency_key) == (expected.detail, SENT_KEY)
+        return
+    assert got == expected
+    assert dict(got.raw) == dict(expected.raw) == answer
+    assert got.media_urls is not answer.get("mediaUrls")
+
+
+def test_the_usual_send_answer_takes_the_path_without_cattrs() -> None:
+    # The send path's speed rests on this; the general pass is several microseconds more.
+    message = _sent_message_as_is(dict(SEND_ANSWER), SENT_KEY)
+
+    assert message is not None
+    assert message == attrs.evolve(
+        decode(SEND_ANSWER, Message, SEND_ENDPOINT), idempotency_key=SENT_KEY
+    )
+    assert message.created_at == datetime(2026, 1, 1, tzinfo=UTC)
