@@ -4,7 +4,7 @@ The sandbox runs in its own process with an unlimited key. Every measurement run
 client process, so its peak RSS (``ru_maxrss``) belongs to that one batch: ``send_many`` with
 pacing off, or raw aiohttp workers posting the same JSON (uuid4 idempotency keys), both with
 ``--concurrency`` sends in flight. Each size gets ``--runs`` rounds of both, in alternating
-order, and a fresh sandbox, so stored messages from earlier rounds never slow a later one.
+order, and every run gets a fresh sandbox, so each client meets an empty server.
 
 Reported per size: messages per second and client CPU per message (medians), their ratios to
 raw aiohttp paired within each round, and the median peak RSS of the ``send_many`` process.
@@ -135,15 +135,23 @@ def run_child(client: str, url: str, key: str, count: int, concurrency: int) -> 
     return figures
 
 
+def run_on_fresh_sandbox(client: str, count: int, args: argparse.Namespace) -> dict[str, float]:
+    """One batch against a sandbox of its own.
+
+    A sandbox that already stores a batch answers the next one faster (it has grown its
+    tables, and its garbage collector runs less often on a larger heap), so sharing one
+    would favour whichever client runs second.
+    """
+    with sandbox_server() as (url, key, _):
+        return run_child(client, url, key, count, args.concurrency)
+
+
 def bench_size(count: int, args: argparse.Namespace) -> dict[str, Any]:
-    """``args.runs`` rounds of both clients at one size, each round on a fresh sandbox."""
+    """``args.runs`` rounds of both clients at one size, each run on a fresh sandbox."""
     rounds = []
     for number in range(args.runs):
         order = [SDK, BASELINE] if number % 2 == 0 else [BASELINE, SDK]
-        with sandbox_server() as (url, key, _):
-            rounds.append(
-                {client: run_child(client, url, key, count, args.concurrency) for client in order}
-            )
+        rounds.append({client: run_on_fresh_sandbox(client, count, args) for client in order})
         print(f"  {count:>7,} round {number + 1}: {_brief(rounds[-1])}", file=sys.stderr)
 
     def figure(client: str, field: str) -> float:
