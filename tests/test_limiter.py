@@ -628,6 +628,10 @@ def sender(session: aiohttp.ClientSession, url: str, key: str, limiter: Limiter)
     return send
 
 
+# One slot wasted per window (0.9) fails; a loaded machine's round trips (about 0.97) pass.
+FULL_RATE = 0.95
+
+
 async def fire(send: Send, n: int) -> list[int]:
     return await asyncio.gather(*(send() for _ in range(n)))
 
@@ -645,7 +649,7 @@ async def test_five_times_the_limit_at_once_draws_no_429_at_full_rate(model: Mod
     assert set(statuses) == {201}
     assert server.rejected == 0
     assert server.max_in_window(key) <= 10
-    assert server.utilization(key) >= 0.97
+    assert server.utilization(key) >= FULL_RATE
 
 
 @pytest.mark.parametrize("model", ["fixed", "sliding"])

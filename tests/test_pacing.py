@@ -17,6 +17,10 @@ from ratelimit_servers import Model, WindowServer
 from chatmaid_async import Chatmaid, RateLimit, _limiter
 
 _keys = itertools.count()
+# A slot counts until its answer, so each window also costs a burst's slowest round trip:
+# milliseconds here, tens of them on a loaded machine. One slot wasted per window (0.9) or a
+# leaky bucket's spacing (0.84-0.86) still fails.
+FULL_RATE = 0.95
 
 
 def new_key() -> str:
@@ -44,7 +48,7 @@ async def test_five_times_the_limit_through_the_client_draws_no_429_at_full_rate
 
     assert server.rejected == 0
     assert server.max_in_window(key) <= 10
-    assert server.utilization(key) >= 0.97
+    assert server.utilization(key) >= FULL_RATE
 
 
 @pytest.mark.parametrize("model", ["fixed", "sliding"])
@@ -61,7 +65,7 @@ async def test_two_clients_on_one_key_share_its_budget_without_a_429(model: Mode
 
     assert server.rejected == 0
     assert server.max_in_window(key) <= 10
-    assert server.utilization(key) >= 0.97
+    assert server.utilization(key) >= FULL_RATE
 
 
 async def test_f01_25_concurrent_sends_at_10_per_second_never_meet_a_429() -> None:
