@@ -40,7 +40,6 @@ from chatmaid_async.errors import (
     DecodingError,
     LoopMismatchError,
     RateLimitError,
-    RateLimiterUnavailableError,
     error_class_for_status,
 )
 
@@ -211,12 +210,7 @@ class Transport:
             if session is None or session.closed:
                 session = await self._session_for(request)
             # No limiter, no await: pacing off costs nothing. The limiter logs long waits.
-            try:
-                permit = await self._limiter.acquire() if self._limiter is not None else None
-            except RateLimiterUnavailableError as exc:
-                # Before a retry, an earlier attempt may have reached the API: give its key.
-                exc.idempotency_key = request.idempotency_key
-                raise
+            permit = await self._limiter.acquire() if self._limiter is not None else None
             if self._closed:
                 # Closed while this call waited for a slot: send nothing more.
                 if permit is not None:
@@ -271,6 +265,10 @@ class Transport:
                 await self._pause_key(error, options.retry)
             raise error
         except ChatmaidError as exc:
+            if request.idempotency_key is not None:
+                # Whatever ends a send (a limiter or a session closed before a retry, say) may
+                # follow an attempt that reached the API: the caller needs the key to resend.
+                exc.idempotency_key = request.idempotency_key
             if attempt > 1 or options.retry.max_retries == 0:
                 raise
             if not _retry.is_retryable(exc, options.retry):

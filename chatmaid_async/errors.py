@@ -42,7 +42,14 @@ BODY_SNIPPET_CHARS = 1024
 
 
 class ChatmaidError(Exception):
-    """Base class of every error the SDK raises on purpose."""
+    """Base class of every error the SDK raises on purpose.
+
+    ``idempotency_key`` is set on any error that ends a send, to the key it was sent with: an
+    attempt may have reached the API, and sending again with that key can never create a
+    second message. It is None on other calls' errors and on errors raised before a request.
+    """
+
+    idempotency_key: str | None = None
 
 
 class ClientClosedError(ChatmaidError, RuntimeError):

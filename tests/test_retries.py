@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 import tenacity
 from aiohttp import web
-from aioresponses import aioresponses
+from aioresponses import CallbackResult, aioresponses
 from conftest import BASE, KEY, envelope, error_body, sent_requests
 
 from chatmaid_async import Chatmaid, RateLimit, RetryPolicy
@@ -30,6 +30,7 @@ from chatmaid_async.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ChatmaidError,
     DecodingError,
     InternalServerError,
     NotFoundError,
@@ -482,11 +483,12 @@ async def test_a_read_that_cannot_be_decoded_has_no_idempotency_key(
 
 
 class LimiterDownAfterFirstSlot:
-    """A shared limiter that grants one slot, then cannot be reached (Redis gone, say)."""
+    """A shared limiter that grants one slot, then fails (Redis gone, or the limiter closed)."""
 
     rate_limit = RateLimit(100, per=60)
 
-    def __init__(self) -> None:
+    def __init__(self, failure: ChatmaidError) -> None:
+        self.failure = failure
         self.slots_asked = 0
 
     def limiter_for(self, fingerprint: str, rate_limit: RateLimit, *, name: str) -> Any:
@@ -495,7 +497,7 @@ class LimiterDownAfterFirstSlot:
     async def acquire(self) -> Any:
         self.slots_asked += 1
         if self.slots_asked > 1:
-            raise RateLimiterUnavailableError("the shared limiter did not answer")
+            raise self.failure
         return self
 
     async def release(self, *, sent: bool) -> None:
@@ -512,19 +514,49 @@ class LimiterDownAfterFirstSlot:
         pytest.param({"exception": aiohttp.ServerDisconnectedError()}, id="dropped"),
     ],
 )
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(RateLimiterUnavailableError("the limiter did not answer"), id="unavailable"),
+        pytest.param(ChatmaidError("this RedisRateLimiter is closed"), id="closed"),
+    ],
+)
 async def test_a_limiter_failing_before_a_retry_hands_back_the_sends_idempotency_key(
-    mocked: aioresponses, fast_retry: RetryPolicy, first_answer: dict[str, Any]
+    mocked: aioresponses,
+    fast_retry: RetryPolicy,
+    first_answer: dict[str, Any],
+    failure: ChatmaidError,
 ) -> None:
     # The first attempt may have created the message; only its key makes a resend safe.
     mocked.post(SEND_URL, **first_answer)
-    limiter = LimiterDownAfterFirstSlot()
+    limiter = LimiterDownAfterFirstSlot(failure)
     client = Chatmaid(KEY, base_url=BASE, rate_limiter=limiter, retry=fast_retry)
 
-    with pytest.raises(RateLimiterUnavailableError) as raised:
+    with pytest.raises(type(failure)) as raised:
         await send(client)
     await client.aclose()
 
     assert limiter.slots_asked == 2
+    [sent_key] = [json.loads(body)["idempotencyKey"] for body in posted_bodies(mocked)]
+    assert raised.value.idempotency_key == sent_key
+
+
+async def test_a_callers_session_closed_before_a_retry_hands_back_the_sends_idempotency_key(
+    mocked: aioresponses, fast_retry: RetryPolicy
+) -> None:
+    session = aiohttp.ClientSession()
+
+    async def answer_503_as_the_app_shuts_down(url: Any, **kwargs: Any) -> CallbackResult:
+        await session.close()
+        return CallbackResult(status=503, payload=error_body(503, "Unavailable"))
+
+    mocked.post(SEND_URL, callback=answer_503_as_the_app_shuts_down)
+    client = Chatmaid(KEY, base_url=BASE, session=session, rate_limit=None, retry=fast_retry)
+
+    with pytest.raises(ChatmaidError, match="session= is closed") as raised:
+        await send(client)
+    await client.aclose()
+
     [sent_key] = [json.loads(body)["idempotencyKey"] for body in posted_bodies(mocked)]
     assert raised.value.idempotency_key == sent_key
 
