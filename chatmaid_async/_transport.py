@@ -11,10 +11,12 @@ included (F06).
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import logging
 import platform
+import re
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -55,6 +57,10 @@ USER_AGENT = (
     f"Python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
 )
 _REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid")
+# Bytes of a body read for its snippet: enough for BODY_SNIPPET_CHARS characters in UTF-32.
+SNIPPET_READ_BYTES = 4 * BODY_SNIPPET_CHARS
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
 CLOSED_MESSAGE = "this Chatmaid client is closed; create a new one"
 # One encoder for every body: json.dumps builds a new one on each call given separators.
 _JSON_ENCODER = json.JSONEncoder(separators=(",", ":"))
@@ -259,7 +265,7 @@ class Transport:
             if self._limiter is not None:
                 await self._follow_quota(self._limiter, headers, options.retry)
             if 200 <= status < 300:
-                return self._decoded(request, status, headers, payload)
+                return _decode_success(request, status, headers, payload, self._redactor)
             error = _status_error(request, status, headers, payload, self._redactor)
             if isinstance(error, RateLimitError):
                 await self._pause_key(error, options.retry)
@@ -308,18 +314,6 @@ class Transport:
             # Closed before a retry: an earlier attempt may have reached the API.
             raise ClientClosedError(CLOSED_MESSAGE, idempotency_key=request.idempotency_key)
         return await self._session()
-
-    def _decoded(
-        self, request: _Request, status: int, headers: Mapping[str, str], payload: bytes
-    ) -> Envelope:
-        try:
-            return _decode_success(request, status, headers, payload, self._redactor)
-        except DecodingError:
-            if not self._redactor.finds_key_in(payload):
-                raise
-        # The failure quotes the body, and the body quoted the key: fail on a redacted copy.
-        redacted = self._redactor.redact_bytes(payload)
-        return _decode_success(request, status, headers, redacted, self._redactor)
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -516,19 +510,16 @@ class _KeyRedactor:
     header; errors and log lines quote both.
     """
 
-    __slots__ = ("_key", "_key_bytes", "_label", "_label_bytes")
+    __slots__ = ("_key", "_label", "_secret", "_secret_label")
 
     def __init__(self, api_key: str) -> None:
         self._key = api_key
         self._label = redact_key(api_key)
-        self._key_bytes = api_key.encode()
-        self._label_bytes = self._label.encode()
-
-    def finds_key_in(self, payload: bytes) -> bool:
-        return self._key_bytes in payload
-
-    def redact_bytes(self, payload: bytes) -> bytes:
-        return payload.replace(self._key_bytes, self._label_bytes)
+        # The part after the prefix, shown when the prefix was not, or had a character
+        # written as a JSON escape ("\u0073k_live_…").
+        prefix = self._label[: self._label.index("…")]
+        self._secret = api_key[len(prefix) :]
+        self._secret_label = self._label[len(prefix) :]
 
     def redact_headers(self, headers: Mapping[str, str]) -> CIMultiDict[str]:
         # Still a multidict: names ignore case, and a repeated header keeps all its values.
@@ -537,7 +528,17 @@ class _KeyRedactor:
         )
 
     def redact_text(self, text: str) -> str:
-        return text.replace(self._key, self._label)
+        return text.replace(self._key, self._label).replace(self._secret, self._secret_label)
+
+    def snippet(self, payload: bytes, headers: Mapping[str, str]) -> str:
+        """The start of a body that is no JSON envelope, as one line, the key redacted."""
+        text = payload[:SNIPPET_READ_BYTES].decode(_charset(headers), errors="replace")
+        # UTF-16 or UTF-32 read as UTF-8 puts a NUL between characters, and a body that is
+        # almost JSON may write any character as a \u escape: either hides the key from a
+        # search, not from a reader. Redacted before the cut, so no part of it is left.
+        text = _JSON_ESCAPE.sub(_unescaped, text.replace("\x00", ""))
+        text = self.redact_text(text)
+        return " ".join(text[:BODY_SNIPPET_CHARS].split())
 
     def redact_json(self, value: object) -> Any:
         """``value`` with the key redacted in every string, keys of objects included."""
@@ -564,7 +565,7 @@ def _decode_success(
         if not payload.strip():
             raise _decoding_error(request, f"HTTP {status} with an empty body") from None
         raise _decoding_error(
-            request, f"HTTP {status} body is not JSON: {_snippet(payload)!r}"
+            request, f"HTTP {status} body is not JSON: {redactor.snippet(payload, headers)!r}"
         ) from None
 
     if not isinstance(document, dict):
@@ -602,8 +603,8 @@ def _status_error(
         document = _json_or_none(payload)
     # Every text taken from the answer is redacted once decoded: a body in UTF-16, or with the
     # key's characters written as JSON escapes, hides the key from a search of the raw bytes.
+    snippet = redactor.snippet(payload, headers)
     headers = redactor.redact_headers(headers)
-    payload = redactor.redact_bytes(payload)
     try:
         document = redactor.redact_json(document)
     except RecursionError:
@@ -613,12 +614,12 @@ def _status_error(
     error_class = error_class_for_status(status)
     fields: dict[str, Any] = {
         "error": _text(envelope.get("error")),
-        "messages": _messages(envelope.get("message"), document, payload),
+        "messages": _messages(envelope.get("message"), document, snippet),
         "path": _text(envelope.get("path")) or request.endpoint,
         "timestamp": _timestamp(envelope.get("timestamp")),
         "request_id": next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None),
         "headers": headers,
-        "body": document if document is not None else _snippet(payload),
+        "body": document if document is not None else snippet,
         "idempotency_key": request.idempotency_key,
     }
     if issubclass(error_class, RateLimitError):
@@ -635,13 +636,13 @@ def _json_or_none(payload: bytes) -> object:
         return None
 
 
-def _messages(value: object, document: object, payload: bytes) -> list[str]:
+def _messages(value: object, document: object, snippet: str) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
         return [str(item) for item in value]
-    if document is None and payload.strip():
-        return [_snippet(payload)]
+    if document is None and snippet:
+        return [snippet]
     return []
 
 
@@ -656,6 +657,18 @@ def _timestamp(value: object) -> Any:
         return None
 
 
-def _snippet(payload: bytes) -> str:
-    text = payload[:BODY_SNIPPET_CHARS].decode("utf-8", errors="replace")
-    return " ".join(text.split())
+def _unescaped(escape: re.Match[str]) -> str:
+    # A surrogate stays escaped: alone, it could not be printed or logged.
+    code = int(escape.group(1), 16)
+    return escape.group(0) if 0xD800 <= code <= 0xDFFF else chr(code)
+
+
+def _charset(headers: Mapping[str, str]) -> str:
+    # The Content-Type's charset if Python knows it (a UTF-16 HTML page, say), else UTF-8.
+    found = _CHARSET.search(headers.get("Content-Type", ""))
+    if found is not None:
+        try:
+            return codecs.lookup(found.group(1)).name
+        except LookupError:
+            pass
+    return "utf-8"
