@@ -75,7 +75,10 @@ class SendResult:
 
 def idempotency_key_for(item_id: str, namespace: str = "") -> str:
     """The idempotency key a batch item with this id is sent with (stable across runs)."""
-    digest = hashlib.sha256(f"{namespace}\x00{item_id}".encode()).hexdigest()
+    # surrogatepass: a lone surrogate (JSON's "\ud83d" read alone) is text the API takes; any
+    # other text encodes to the same UTF-8 bytes, so the keys of earlier runs hold.
+    text = f"{namespace}\x00{item_id}"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return f"batch_{digest[:48]}"
 
 

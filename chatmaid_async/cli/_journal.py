@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from chatmaid_async.batch import SendResult
 from chatmaid_async.cli._input import RejectedRow
+from chatmaid_async.cli._output import json_line
 from chatmaid_async.errors import (
     APIConnectionError,
     APIStatusError,
@@ -224,7 +225,7 @@ class Journal:
 
     def _write_line(self, document: dict[str, Any]) -> None:
         assert self._handle is not None, "use Journal as a context manager"
-        self._handle.write(json.dumps(document, ensure_ascii=False) + "\n")
+        self._handle.write(json_line(document) + "\n")
         self._handle.flush()
         if self._fsync:
             os.fsync(self._handle.fileno())

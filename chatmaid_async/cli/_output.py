@@ -83,6 +83,20 @@ def _plain(model: Model) -> dict[str, Any]:
     )
 
 
+def json_line(value: object, encoding: str = "utf-8") -> str:
+    """``value`` as one line of JSON, readable as it is where ``encoding`` can hold it.
+
+    Where it cannot (a lone surrogate, as JSON's ``"\\ud83d"`` reads, is no UTF-8), the
+    line escapes every character beyond ASCII instead; either reads back to the same value.
+    """
+    line = json.dumps(value, ensure_ascii=False, default=str)
+    try:
+        line.encode(encoding)
+    except UnicodeEncodeError:
+        return json.dumps(value, default=str)
+    return line
+
+
 class Output:
     """Where a command writes: tables or JSON on stdout, notes and errors on stderr."""
 
@@ -102,7 +116,7 @@ class Output:
 
     def document(self, value: object) -> None:
         """One JSON document (or one JSON Lines record) on stdout."""
-        sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.write(json_line(value, sys.stdout.encoding or "utf-8") + "\n")
         sys.stdout.flush()
 
     def item(self, model: Model) -> None:

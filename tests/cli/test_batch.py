@@ -111,6 +111,30 @@ async def test_resume_sends_only_what_is_not_recorded(
     assert Counter(r["id"] for r in complete[1:]) == Counter({f"r{n}": 1 for n in range(60)})
 
 
+async def test_a_row_whose_id_holds_a_lone_surrogate_is_recorded_and_resumed(
+    sandbox: Sandbox, key: str, tmp_path: Path
+) -> None:
+    # A JSON Lines id written "\ud83d" reads as a lone surrogate, which UTF-8 cannot hold.
+    rows = tmp_path / "rows.jsonl"
+    ids = ["plain", "row-\\ud83d", "caf\u00e9"]
+    rows.write_text(
+        "".join(f'{{"id": "{i}", "to": "+15550100001", "content": "hi"}}\n' for i in ids),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.jsonl"
+    conn = ["--api-key", key, "--base-url", sandbox.base_url, "--from", PHONE, "--rate", "off"]
+
+    first = await invoke_async("batch", str(rows), "--out", str(out), "--json", *conn)
+    resumed = await invoke_async("batch", str(rows), "--out", str(out), "--resume", *conn)
+
+    assert first.exit_code == EXIT_OK, first.output
+    assert resumed.exit_code == EXIT_OK, resumed.output
+    assert sorted(r["id"] for r in records(out)) == sorted(["plain", "row-\ud83d", "caf\u00e9"])
+    assert "café" in out.read_text(encoding="utf-8")
+    assert sandbox.counters.messages_created == 3
+    assert sandbox.counters.requests_by_key[key] == 3
+
+
 async def test_a_resume_from_a_renamed_file_is_refused_before_anything_is_sent(
     sandbox: Sandbox, key: str, tmp_path: Path
 ) -> None:

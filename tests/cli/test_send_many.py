@@ -101,6 +101,29 @@ async def test_a_namespace_separates_two_batches_with_the_same_ids(
     assert sandbox.counters.messages_created == 10
 
 
+@pytest.mark.parametrize(
+    ("item_id", "namespace"),
+    [("row-\ud83d", ""), ("row-1", "\udc00-run"), ("\ud83d", "\ud83d")],
+    ids=["id", "namespace", "both"],
+)
+async def test_a_lone_surrogate_in_an_id_or_namespace_sends_like_any_other_text(
+    client: Chatmaid, sandbox: Sandbox, item_id: str, namespace: str
+) -> None:
+    # json.loads reads "\ud83d" in a JSON Lines file as a lone surrogate: text JSON and the
+    # API's JavaScript both allow, so the item is sent under a key of its own, twice or not.
+    items = [request(item_id), request("other")]
+
+    first = await collect(client, items, namespace=namespace)
+    again = await collect(client, items, namespace=namespace)
+
+    assert [r.ok for r in first + again] == [True] * 4
+    assert {r.message.idempotency_key for r in first if r.message} == {
+        idempotency_key_for(item_id, namespace),
+        idempotency_key_for("other", namespace),
+    }
+    assert sandbox.counters.messages_created == 2
+
+
 async def test_invalid_items_fail_with_a_validation_error_and_are_never_sent(
     client: Chatmaid, sandbox: Sandbox, key: str
 ) -> None:
