@@ -59,6 +59,7 @@ USER_AGENT = (
 _REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid")
 # Bytes of a body read for its snippet: enough for BODY_SNIPPET_CHARS characters in UTF-32.
 SNIPPET_READ_BYTES = 4 * BODY_SNIPPET_CHARS
+_NOT_JSON: Any = object()
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
 CLOSED_MESSAGE = "this Chatmaid client is closed; create a new one"
@@ -228,6 +229,7 @@ class Transport:
             # Counted as sent unless the connection provably never opened: the guarantee of
             # at most N requests per window must hold even for attempts cut short.
             sent = True
+            failure: ChatmaidError | None = None
             try:
                 # The timeout starts once the slot is granted: waiting for one is not a fault.
                 async with session.request(
@@ -249,19 +251,24 @@ class Transport:
                     finally:
                         self._reading.discard(response)
                     status, headers = response.status, response.headers
+            # Each failure is raised below, outside its handler: raised inside, it would keep
+            # aiohttp's exception as __context__, and that holds the request's headers.
             except asyncio.TimeoutError:
-                raise self._timeout_error(request, options.timeout) from None
+                failure = self._timeout_error(request, options.timeout)
             except aiohttp.ClientConnectorError as exc:
                 sent = False
-                raise self._connection_error(request, exc) from None
+                failure = self._connection_error(request, exc)
             except aiohttp.ClientError as exc:
-                raise self._connection_error(request, exc) from None
+                failure = self._connection_error(request, exc)
             finally:
                 if permit is not None:
                     await permit.release(sent=sent)
                 if logger.isEnabledFor(logging.DEBUG):
                     _log_attempt(request, attempt, status, time.monotonic() - started)
 
+            if failure is not None:
+                raise failure
+            assert status is not None  # set with the answer, or a failure was raised
             if self._limiter is not None:
                 await self._follow_quota(self._limiter, headers, options.retry)
             if 200 <= status < 300:
@@ -562,11 +569,14 @@ def _decode_success(
         document = _json_document(payload)
     except (ValueError, RecursionError):
         # RecursionError: a body nested deeper than the parser's stack (hostile or broken).
+        document = _NOT_JSON
+    if document is _NOT_JSON:
+        # Raised here, not in the handler: the parser's error, kept as __context__, holds the
+        # whole body.
         if not payload.strip():
-            raise _decoding_error(request, f"HTTP {status} with an empty body") from None
-        raise _decoding_error(
-            request, f"HTTP {status} body is not JSON: {redactor.snippet(payload, headers)!r}"
-        ) from None
+            raise _decoding_error(request, f"HTTP {status} with an empty body")
+        snippet = redactor.snippet(payload, headers)
+        raise _decoding_error(request, f"HTTP {status} body is not JSON: {snippet!r}")
 
     if not isinstance(document, dict):
         raise _decoding_error(request, "expected a JSON object with success and data")

@@ -471,7 +471,10 @@ def decode(value: Any, cls: type[T], endpoint: str) -> T:
     try:
         return _converter().structure(value, cls)
     except Exception as exc:
-        raise DecodingError(endpoint, _describe(exc)) from None
+        detail = _describe(exc)
+    # Raised outside the handler, so cattrs' error, which holds the answer's values, is not
+    # kept as its __context__.
+    raise DecodingError(endpoint, detail)
 
 
 def decode_sent(value: Any, endpoint: str, idempotency_key: str) -> Message:
@@ -488,7 +491,8 @@ def decode_sent(value: Any, endpoint: str, idempotency_key: str) -> Message:
         # A server that echoes a key gets it checked as any field would be, then replaced.
         message = decode(value, Message, endpoint)
     except DecodingError as exc:
-        raise DecodingError(endpoint, exc.detail, idempotency_key=idempotency_key) from None
+        exc.idempotency_key = idempotency_key
+        raise
     return attrs.evolve(message, idempotency_key=idempotency_key)
 
 

@@ -93,8 +93,15 @@ class Evidence:
         self.errors.append(exc)
         self.add(where, exc)
         self.texts.append((f"traceback({where})", "".join(traceback.format_exception(exc))))
-        for name, value in vars(exc).items():
-            self.texts.append((f"{where}.{name}", repr(value)))
+        # A suppressed __context__ is hidden from tracebacks, not from code that walks it.
+        linked: BaseException | None = exc
+        while linked is not None:
+            for name, value in vars(linked).items():
+                self.texts.append((f"{where}.{name}", repr(value)))
+                self.texts.append(
+                    (f"{where}.{name}.__dict__", repr(getattr(value, "__dict__", "")))
+                )
+            linked = linked.__cause__ or linked.__context__
 
     async def failure(self, where: str, call: Awaitable[object]) -> ChatmaidError:
         """Await ``call``, which must fail with a ChatmaidError, and keep the error."""
@@ -496,6 +503,27 @@ async def test_an_error_answer_echoing_the_authorization_header_does_not_leak_th
 
     assert "…0123" in repr(vars(error))
     evidence.assert_no_secret([FIXED_KEY], debug_logs.records)
+
+
+async def test_a_malformed_answer_leaves_no_aiohttp_exception_holding_the_request_headers(
+    evidence: Evidence,
+) -> None:
+    async def malformed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1000)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(malformed, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, Chatmaid(FIXED_KEY, base_url=f"http://127.0.0.1:{port}") as client:
+        error = await evidence.failure(
+            "malformed", client.with_options(max_retries=0).account.get()
+        )
+
+    assert isinstance(error, APIConnectionError)
+    assert error.__context__ is None
+    evidence.assert_no_secret([FIXED_KEY], [])
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
