@@ -10,6 +10,10 @@ every fork runs Python's fork hooks (uWSGI's prefork workers are forked from C).
 first asks whether this process is a fork of the one that read the keys: on Linux, through a
 page the kernel zeroes in every child (``MADV_WIPEONFORK``), which costs a memory read;
 elsewhere, by comparing process ids.
+
+A snapshot of a process cannot be noticed that way: every restore of it would hold the same
+keys. Under AWS Lambda SnapStart, the one such platform that says so in the environment, no key
+is read ahead; elsewhere, a process that will be snapshotted should draw no key before it is.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ import sys
 
 __all__ = ["new_idempotency_key"]
 
-KEYS_PER_READ = 128
+# Every restore of one snapshot (AWS Lambda SnapStart) would hand out the keys read ahead
+# before it was taken, so there each key is read on its own.
+RESTORED_FROM_SNAPSHOTS = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start"
+KEYS_PER_READ = 1 if RESTORED_FROM_SNAPSHOTS else 128
 # Linux's value on every architecture but PA-RISC; Python's mmap module does not name it.
 _MADV_WIPEONFORK = 18
 

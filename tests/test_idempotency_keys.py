@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+import subprocess
 import sys
 import threading
 import uuid
@@ -124,3 +126,26 @@ def test_keys_are_read_ahead_in_blocks_not_one_system_call_per_key(
     # One read of the OS's random source per block of keys, not one per key.
     assert reads == [16 * KEYS_PER_READ] * 3
     assert len(set(keys)) == len(keys)
+
+
+def test_under_lambda_snapstart_no_key_is_read_ahead() -> None:
+    # Every restore of one snapshot would hand out the keys read ahead before it was taken,
+    # and the API would answer the second send with the first one's message.
+    script = (
+        "import json, os\n"
+        "reads = []\n"
+        "real = os.urandom\n"
+        "os.urandom = lambda size: reads.append(size) or real(size)\n"
+        "from chatmaid_async._idempotency_keys import new_idempotency_key, _spare_keys\n"
+        "keys = [new_idempotency_key() for _ in range(3)]\n"
+        "print(json.dumps([reads, len(_spare_keys), len(set(keys))]))\n"
+    )
+    env = {**os.environ, "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
+
+    shown = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    reads, spare, distinct = json.loads(shown)
+
+    assert reads == [16, 16, 16]
+    assert (spare, distinct) == (0, 3)
