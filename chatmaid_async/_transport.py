@@ -58,7 +58,7 @@ USER_AGENT = (
 )
 _REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid")
 # Bytes of a body read for its snippet: enough for BODY_SNIPPET_CHARS characters in UTF-32.
-SNIPPET_READ_BYTES = 4 * BODY_SNIPPET_CHARS
+_SNIPPET_READ_BYTES = 4 * BODY_SNIPPET_CHARS
 _NOT_JSON: Any = object()
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
@@ -539,7 +539,7 @@ class _KeyRedactor:
 
     def snippet(self, payload: bytes, headers: Mapping[str, str]) -> str:
         """The start of a body that is no JSON envelope, as one line, the key redacted."""
-        text = payload[:SNIPPET_READ_BYTES].decode(_charset(headers), errors="replace")
+        text = payload[:_SNIPPET_READ_BYTES].decode(_charset(headers), errors="replace")
         # UTF-16 or UTF-32 read as UTF-8 puts a NUL between characters, and a body that is
         # almost JSON may write any character as a \u escape: either hides the key from a
         # search, not from a reader. Redacted before the cut, so no part of it is left.
@@ -574,22 +574,17 @@ def _decode_success(
         # Raised here, not in the handler: the parser's error, kept as __context__, holds the
         # whole body.
         if not payload.strip():
-            raise _decoding_error(request, f"HTTP {status} with an empty body")
+            raise DecodingError(request.endpoint, f"HTTP {status} with an empty body")
         snippet = redactor.snippet(payload, headers)
-        raise _decoding_error(request, f"HTTP {status} body is not JSON: {snippet!r}")
+        raise DecodingError(request.endpoint, f"HTTP {status} body is not JSON: {snippet!r}")
 
     if not isinstance(document, dict):
-        raise _decoding_error(request, "expected a JSON object with success and data")
+        raise DecodingError(request.endpoint, "expected a JSON object with success and data")
     if document.get("success") is False:
         raise _status_error(request, status, headers, payload, redactor, document)
     if "data" not in document:
-        raise _decoding_error(request, "the success envelope has no data")
+        raise DecodingError(request.endpoint, "the success envelope has no data")
     return Envelope(document["data"], document.get("pagination"))
-
-
-def _decoding_error(request: _Request, detail: str) -> DecodingError:
-    # A send's key goes with it: the API accepted the message, whatever its answer looked like.
-    return DecodingError(request.endpoint, detail, idempotency_key=request.idempotency_key)
 
 
 def _json_document(payload: bytes) -> Any:
@@ -613,13 +608,13 @@ def _status_error(
         document = _json_or_none(payload)
     # Every text taken from the answer is redacted once decoded: a body in UTF-16, or with the
     # key's characters written as JSON escapes, hides the key from a search of the raw bytes.
-    snippet = redactor.snippet(payload, headers)
     headers = redactor.redact_headers(headers)
     try:
         document = redactor.redact_json(document)
     except RecursionError:
         # Nested too deep to walk: keep only a snippet of the raw text.
         document = None
+    snippet = redactor.snippet(payload, headers) if document is None else ""
     envelope = document if isinstance(document, dict) else {}
     error_class = error_class_for_status(status)
     fields: dict[str, Any] = {

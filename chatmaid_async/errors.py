@@ -93,19 +93,16 @@ class LoopMismatchError(ChatmaidError, RuntimeError):
 class DecodingError(ChatmaidError):
     """A successful response could not be turned into the expected model.
 
-    ``endpoint`` is the path template and ``detail`` says which field or shape was wrong.
-    ``idempotency_key`` is set for a send: the API accepted the message, and sending again with
-    that key can never create a second one.
+    ``endpoint`` is the path template and ``detail`` says which field or shape was wrong. On a
+    send, the API accepted the message: ``idempotency_key`` is set.
     """
 
     endpoint: str
     detail: str
-    idempotency_key: str | None
 
-    def __init__(self, endpoint: str, detail: str, *, idempotency_key: str | None = None) -> None:
+    def __init__(self, endpoint: str, detail: str) -> None:
         self.endpoint = endpoint
         self.detail = detail
-        self.idempotency_key = idempotency_key
         super().__init__(f"unexpected response from {endpoint}: {detail}")
 
 
@@ -128,18 +125,7 @@ class APITimeoutError(APIConnectionError):
 
 
 class RateLimiterUnavailableError(ChatmaidError):
-    """The shared (Redis) rate limiter could not be reached and fallback is off.
-
-    ``idempotency_key`` is set for a send: when the limiter failed before a retry, an earlier
-    attempt may have reached the API, and sending again with that key can never create a
-    second message.
-    """
-
-    idempotency_key: str | None
-
-    def __init__(self, message: str, *, idempotency_key: str | None = None) -> None:
-        self.idempotency_key = idempotency_key
-        super().__init__(message)
+    """The shared (Redis) rate limiter could not be reached and fallback is off."""
 
 
 class StatusTimeoutError(ChatmaidError, TimeoutError):

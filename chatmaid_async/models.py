@@ -50,7 +50,6 @@ __all__ = [
 T = TypeVar("T")
 
 _RAW = "__raw__"
-_IDEMPOTENCY_KEY = "idempotencyKey"
 _StructureHook = Callable[[Any, Any], Any]
 
 
